@@ -1,0 +1,3 @@
+"""cgan: Unix-style command-line tools for conditional GANs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,45 @@
+"""The `cgan` command: one small module per subcommand, joined here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from cgan_cli import __version__
+from cgan_cli.cli import demo, train, translate
+
+app = typer.Typer(
+    name="cgan",
+    help="Conditional GANs from the command line: train, translate, sample and evaluate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        import torch
+
+        typer.echo(f"cgan {__version__} (torch {torch.__version__})")
+        raise typer.Exit()
+
+
+@app.callback()
+def cgan(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
+    ] = None,
+) -> None:
+    """Conditional GANs from the command line: train, translate, sample and evaluate."""
+
+
+app.add_typer(train.app, name="train")
+app.command("translate")(translate.translate)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    app()

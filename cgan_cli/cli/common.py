@@ -1,0 +1,45 @@
+"""What every subcommand shares: error handling into exit statuses, and common options."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+import typer
+
+from cgan_cli.console import error
+from cgan_cli.errors import CganError, ExitCode
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exits_cleanly(fn: F) -> F:
+    """Turn our errors into one stderr line and an exit status; Ctrl-C into 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CganError as exc:
+            error(str(exc))
+            raise typer.Exit(int(exc.exit_code)) from None
+        except KeyboardInterrupt:
+            error("interrupted")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except torch.OutOfMemoryError:
+            error("out of memory on the device: try a smaller --batch-size or image size, or --device cpu")
+            raise typer.Exit(int(ExitCode.FAILURE)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+DEVICE_HELP = "Device: auto (CUDA when available), cpu, cuda, cuda:N."
+WORKERS_HELP = "Decode worker processes/threads (0: in the main process)."
+
+
+def default_workers() -> int:
+    import os
+
+    return min(4, os.cpu_count() or 1)

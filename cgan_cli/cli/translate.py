@@ -1,0 +1,107 @@
+"""`cgan translate CKPT INPUT… --out DIR`: image-to-image inference from a checkpoint alone."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+
+from cgan_cli.checkpoint import load_checkpoint, read_metadata
+from cgan_cli.cli.common import DEVICE_HELP, default_workers, exits_cleanly
+from cgan_cli.console import error, info, out
+from cgan_cli.data.inputs import expand_inputs
+from cgan_cli.device import resolve_device
+from cgan_cli.errors import CganError, ExitCode, UsageError
+from cgan_cli.families import TranslateOptions, family_class
+from cgan_cli.translation import TranslationRun, plan_outputs
+
+EXTENSIONS = ("png", "jpg", "webp")
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """`N` → (N, N); `WxH` → (W, H)."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+))?\s*", text)
+    if not m or int(m.group(1)) < 1 or (m.group(2) and int(m.group(2)) < 1):
+        raise UsageError(f"--size must be N or WxH with positive integers (got {text!r})")
+    w = int(m.group(1))
+    return w, int(m.group(2) or w)
+
+
+@exits_cleanly
+def translate(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of a family that translates (pix2pix, …).")],
+    inputs: Annotated[
+        list[str], typer.Argument(help="Image files, folders (recursive), or - to read paths from stdin.")
+    ],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Output folder; relative paths of folder inputs are kept.")
+    ],
+    size: Annotated[
+        str | None, typer.Option("--size", help="Resize inputs to N×N (or WxH) instead of keeping each input's size.")
+    ] = None,
+    aligned: Annotated[
+        bool, typer.Option("--aligned", help="Inputs are side-by-side A|B files: take the half the model reads.")
+    ] = False,
+    dropout: Annotated[
+        bool, typer.Option("--dropout", help="Keep dropout on (pix2pix's noise); off by default.")
+    ] = False,
+    ext: Annotated[str, typer.Option("--ext", help="Output format: png, jpg or webp.")] = "png",
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Leave outputs that already exist alone.")
+    ] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", "-b", help="Images per forward pass (same-size images batch together).", min=1),
+    ] = 8,
+    workers: Annotated[int, typer.Option("--workers", help="Decode/encode threads.", min=1)] = default_workers(),
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --dropout noise.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per output on stdout instead of a path.")
+    ] = False,
+) -> None:
+    """Translate images with a trained generator. Prints each written path on stdout, in input order;
+    a bad input is named on stderr, the others still translate, and the exit status is 1."""
+    ext = ext.lower().lstrip(".")
+    if ext == "jpeg":
+        ext = "jpg"
+    if ext not in EXTENSIONS:
+        raise UsageError(f"--ext must be one of {', '.join(EXTENSIONS)} (got {ext!r})")
+    target_size = parse_size(size)
+    meta = read_metadata(checkpoint)
+    cls = family_class(meta.get("family", "?"), checkpoint)
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(checkpoint, groups=cls.inference_groups())
+    translator = cls.translator(ckpt, dev, TranslateOptions(dropout=dropout))
+    torch.manual_seed(seed)
+
+    items, problems = expand_inputs(inputs)
+    for problem in problems:
+        error(problem)
+    if not items:
+        raise CganError("no input images")
+    jobs = plan_outputs(items, out_dir, ext)
+    runner = TranslationRun(translator, dev, size=target_size, aligned=aligned, batch_size=batch_size, workers=workers)
+    failed, written, skipped = len(problems), 0, 0
+    for result in runner.run(jobs, skip_existing):
+        if result.skipped:
+            skipped += 1
+        elif result.error:
+            failed += 1
+            error(result.error)
+        else:
+            written += 1
+            out(
+                json.dumps({"input": str(result.item.path), "output": str(result.output)})
+                if as_json
+                else str(result.output)
+            )
+    info(f"translated {written}, skipped {skipped}, failed {failed}")
+    if failed:
+        raise typer.Exit(int(ExitCode.FAILURE))

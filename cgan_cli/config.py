@@ -1,0 +1,92 @@
+"""Run configs are dataclasses whose fields carry their help text, choices and bounds.
+
+The same table drives the `cgan train <family>` options, validation, and the JSON stored in every
+checkpoint, so the CLI, the API and a resumed run cannot disagree about a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from cgan_cli.errors import UsageError
+
+C = TypeVar("C")
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    required: bool = False,
+    path: bool = False,
+    cli: bool = True,
+) -> Any:
+    """A config field: its default, `--help` text, allowed values; `path=True` is stored absolute;
+    `cli=False` hides it from the CLI."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "required": required, "path": path, "cli": cli}
+    return field(default=default, metadata=meta)
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def validate(cfg: Any) -> None:
+    """Range and choice checks, reported with the option's own flag name (exit 2)."""
+    for f in dataclasses.fields(cfg):
+        value, meta = getattr(cfg, f.name), f.metadata
+        flag = flag_name(f.name)
+        if meta.get("required") and value in ("", None):
+            raise UsageError(f"{flag} is required")
+        if meta.get("choices") and value not in meta["choices"]:
+            raise UsageError(f"{flag} must be one of {', '.join(meta['choices'])} (got {value!r})")
+        if meta.get("min") is not None and value < meta["min"]:
+            raise UsageError(f"{flag} must be at least {meta['min']} (got {value})")
+        if meta.get("max") is not None and value > meta["max"]:
+            raise UsageError(f"{flag} must be at most {meta['max']} (got {value})")
+    check = getattr(cfg, "check", None)
+    if check is not None:
+        check()
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+    """Rebuild a config from checkpoint JSON; keys unknown to this version are ignored, new ones defaulted."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    types = field_types(cls)
+    values = {}
+    for key, value in data.items():
+        if key in names:
+            values[key] = tuple(value) if isinstance(value, list) and "tuple" in str(types[key]) else value
+    return cls(**values)
+
+
+@dataclass
+class TrainConfig:
+    """Options every family's trainer understands. Families subclass this and may change defaults."""
+
+    steps: int = option(0, "Stop after this many steps (0: run the full --epochs + --epochs-decay schedule).", min=0)
+    epochs: int = option(100, "Epochs at the initial learning rate.", min=0)
+    epochs_decay: int = option(100, "Epochs over which the learning rate decays linearly to zero.", min=0)
+    batch_size: int = option(1, "Images per step.", min=1)
+    lr: float = option(2e-4, "Adam learning rate.", min=0.0)
+    beta1: float = option(0.5, "Adam beta1.", min=0.0, max=1.0)
+    beta2: float = option(0.999, "Adam beta2.", min=0.0, max=1.0)
+    seed: int = option(0, "Random seed: the same seed and data give the same run.", min=0)
+    save_every: int = option(1000, "Write a checkpoint every N steps (and always at the end).", min=1)
+    keep: int = option(5, "Keep the newest N step checkpoints (0: keep all).", min=0)
+    sample_every: int = option(500, "Write a sample grid of the fixed validation batch every N steps.", min=1)
+    log_every: int = option(50, "Append losses to log.jsonl every N steps.", min=1)

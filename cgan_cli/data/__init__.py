@@ -1,0 +1,1 @@
+"""Image I/O, input collection and dataset layouts."""

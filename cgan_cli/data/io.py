@@ -1,0 +1,165 @@
+"""Reading any image Pillow reads into a normalised RGB or grayscale picture, and atomic writes.
+
+Every odd mode is handled on purpose: EXIF orientation is applied, alpha is composited on white,
+palette/CMYK/LA/1-bit are converted, and 16-bit or 32-bit data is scaled into 8 bits (not clipped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cgan_cli.errors import ImageReadError, UsageError
+
+IMAGE_EXTENSIONS = frozenset(
+    ".jpg .jpeg .jpe .png .webp .bmp .dib .tif .tiff .gif .ppm .pgm .pbm .pnm .tga .jfif".split()
+)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _high_bit_depth_to_8bit(img: Image.Image) -> Image.Image:
+    """16/32-bit integer and float images scaled into 0..255 (Pillow's own convert would clip)."""
+    arr = np.asarray(img)
+    if img.mode == "F":
+        peak = float(np.nanmax(arr)) if arr.size else 1.0
+        scale = 255.0 if peak <= 1.0 else 255.0 / peak
+    else:
+        peak = int(arr.max()) if arr.size else 0
+        bits = 16 if peak <= 65535 else 32
+        scale = 255.0 / (2**bits - 1)
+    out = np.clip(np.nan_to_num(arr.astype(np.float64) * scale) + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(out, mode="L")
+
+
+def normalise_mode(img: Image.Image, channels: int = 3) -> Image.Image:
+    """Any Pillow mode → "RGB" (channels=3) or "L" (channels=1); transparency goes onto white."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        img = _high_bit_depth_to_8bit(img)
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "RGBa", "La", "PA"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    target = "RGB" if channels == 3 else "L"
+    return img if img.mode == target else img.convert(target)
+
+
+def read_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
+    """Decode one image fully (first frame of animations), upright and in the wanted mode."""
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.seek(0)
+                img.load()
+                img = ImageOps.exif_transpose(img) or img
+                return normalise_mode(img, channels)
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file") from None
+    except IsADirectoryError:
+        raise ImageReadError(path, "is a folder, not an image") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image Pillow can read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageReadError(path, f"too large to decode safely ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        reason = str(exc) or type(exc).__name__
+        if "truncated" in reason:
+            reason = "truncated image file"
+        raise ImageReadError(path, f"cannot decode image: {reason}") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, from the header alone (cheap; no full decode)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)
+    except FileNotFoundError:
+        raise ImageReadError(path, "no such file") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(path, f"cannot read image header: {exc}") from None
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL (H, W[, C]) uint8 → float tensor (C, H, W) in [-1, 1]."""
+    arr = np.asarray(img, dtype=np.uint8)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    t = torch.from_numpy(arr.copy()).permute(2, 0, 1).float()
+    return t.div_(127.5).sub_(1.0)
+
+
+def to_uint8(t: torch.Tensor) -> np.ndarray:
+    """Float tensor (C, H, W) in [-1, 1] → uint8 array (H, W, C) (or (H, W) for one channel)."""
+    arr = ((t.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    arr = arr.permute(1, 2, 0).numpy()
+    return arr[:, :, 0] if arr.shape[2] == 1 else arr
+
+
+def tensor_to_image(t: torch.Tensor) -> Image.Image:
+    arr = to_uint8(t)
+    return Image.fromarray(arr, mode="L" if arr.ndim == 2 else "RGB")
+
+
+def write_format(path: Path) -> str:
+    fmt = WRITE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(f"{path}: cannot write {path.suffix or 'files without an extension'}; use .png, .jpg or .webp")
+    return fmt
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temp path beside `path`; once the body has written it, fsync and rename it into place.
+    A crash or kill at any moment leaves either the old file or the new one, never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def save_image(img: Image.Image | torch.Tensor, path: str | os.PathLike, quality: int = 95) -> Path:
+    """Write PNG/JPEG/WebP chosen by the extension, atomically."""
+    path = Path(path)
+    fmt = write_format(path)
+    if isinstance(img, torch.Tensor):
+        img = tensor_to_image(img)
+    options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_path(path) as tmp:
+        img.save(tmp, format=fmt, **options)
+    return path

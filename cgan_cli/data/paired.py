@@ -1,0 +1,127 @@
+"""Paired datasets for pix2pix-style training.
+
+Two layouts: (a) the pix2pix *aligned* layout, each file holding A and B side by side
+(`DIR/train/*.jpg`, or DIR being the split itself); (b) `DIR/A/` and `DIR/B/` holding files with the
+same relative path (extensions may differ). `--direction BtoA` swaps the roles of A and B.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from cgan_cli.data.inputs import list_images
+from cgan_cli.data.io import image_size, read_image, to_tensor
+from cgan_cli.data.transforms import Preprocess
+from cgan_cli.errors import DataError
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: Path
+    b: Path | None = None  # None: `a` is an aligned A|B file
+
+    @property
+    def name(self) -> str:
+        return str(self.a) if self.b is None else f"{self.a} + {self.b}"
+
+
+def split_aligned(img: Image.Image) -> tuple[Image.Image, Image.Image]:
+    """Left half, right half of a side-by-side A|B image (an odd last column is dropped)."""
+    half = img.width // 2
+    return img.crop((0, 0, half, img.height)), img.crop((half, 0, 2 * half, img.height))
+
+
+def _split_folder(root: Path, split: str) -> Path:
+    return root / split if (root / split).is_dir() else root
+
+
+def _describe(paths: list[str], limit: int = 3) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def find_pairs(root: Path, split: str = "train") -> list[Pair]:
+    """All pairs of `root` (or `root/split`), checked from the image headers: every A has a B of the
+    same size, and every aligned file is an image wide enough to split."""
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    base = _split_folder(root, split)
+    if (base / "A").is_dir() and (base / "B").is_dir():
+        return _ab_pairs(base)
+    files = list_images(base)
+    if not files:
+        raise DataError(f"{base}: no images found (expected aligned A|B files, or A/ and B/ folders)")
+    pairs = []
+    for f in files:
+        w, h = image_size(f)
+        if w < 2:
+            raise DataError(f"{f}: {w}×{h} is too narrow to hold A and B side by side")
+        pairs.append(Pair(f))
+    return pairs
+
+
+def _ab_pairs(base: Path) -> list[Pair]:
+    a_files = {p.relative_to(base / "A").with_suffix("").as_posix(): p for p in list_images(base / "A")}
+    b_files = {p.relative_to(base / "B").with_suffix("").as_posix(): p for p in list_images(base / "B")}
+    if not a_files and not b_files:
+        raise DataError(f"{base}: A/ and B/ hold no images")
+    missing_b = sorted(str(a_files[k]) for k in a_files.keys() - b_files.keys())
+    missing_a = sorted(str(b_files[k]) for k in b_files.keys() - a_files.keys())
+    if missing_b:
+        raise DataError(f"no partner in {base / 'B'} for {_describe(missing_b)}")
+    if missing_a:
+        raise DataError(f"no partner in {base / 'A'} for {_describe(missing_a)}")
+    pairs = []
+    for key in sorted(a_files):
+        a, b = a_files[key], b_files[key]
+        sa, sb = image_size(a), image_size(b)
+        if sa != sb:
+            raise DataError(f"size mismatch: {a} is {sa[0]}×{sa[1]} but {b} is {sb[0]}×{sb[1]}")
+        pairs.append(Pair(a, b))
+    return pairs
+
+
+def load_pair(pair: Pair, direction: str, in_channels: int, out_channels: int) -> tuple[Image.Image, Image.Image]:
+    """(input, target) images of a pair, in the generator's direction."""
+    if pair.b is None:
+        whole = read_image(pair.a, 3 if max(in_channels, out_channels) == 3 else 1)
+        a, b = split_aligned(whole)
+    else:
+        a, b = read_image(pair.a), read_image(pair.b)
+        if a.size != b.size:
+            raise DataError(f"size mismatch: {pair.a} is {a.size} but {pair.b} is {b.size} after EXIF rotation")
+    src, dst = (a, b) if direction == "AtoB" else (b, a)
+    return _mode(src, in_channels), _mode(dst, out_channels)
+
+
+def _mode(img: Image.Image, channels: int) -> Image.Image:
+    want = "RGB" if channels == 3 else "L"
+    return img if img.mode == want else img.convert(want)
+
+
+class PairedDataset(Dataset):
+    """Items are keyed by (index, augmentation seed) so the same key always gives the same tensors."""
+
+    def __init__(self, pairs: list[Pair], direction: str, preprocess: Preprocess, in_channels: int, out_channels: int):
+        self.pairs, self.direction, self.preprocess = pairs, direction, preprocess
+        self.in_channels, self.out_channels = in_channels, out_channels
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, seed = key
+        src, dst = load_pair(self.pairs[index], self.direction, self.in_channels, self.out_channels)
+        params = self.preprocess.draw(src.size, random.Random(seed))
+        return {
+            "input": to_tensor(self.preprocess.apply(src, params)),
+            "target": to_tensor(self.preprocess.apply(dst, params)),
+        }

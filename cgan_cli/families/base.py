@@ -1,0 +1,181 @@
+"""What a model family provides, and the registry that maps a checkpoint's family name to its code.
+
+A family owns its networks, optimizers, dataset and one training step; the shared `Trainer`
+(cgan_cli/trainer.py) owns everything around the step. Inference commands ask the family for a
+ready-to-run object (`translator`, later `sampler`, ...) built from a checkpoint alone.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from cgan_cli.checkpoint import Checkpoint
+from cgan_cli.config import TrainConfig, from_dict, validate
+from cgan_cli.device import memory_format
+from cgan_cli.errors import CheckpointError
+
+FAMILIES: dict[str, type[Family]] = {}
+
+
+def register(cls: type[Family]) -> type[Family]:
+    FAMILIES[cls.name] = cls
+    return cls
+
+
+def family_class(name: str, source: object = "checkpoint") -> type[Family]:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        known = ", ".join(sorted(FAMILIES))
+        raise CheckpointError(f"{source}: unknown model family {name!r} (this cgan knows {known})") from None
+
+
+def create(name: str, config: TrainConfig, device: torch.device, compile: bool = False) -> Family:
+    """Build a family for training by name (`timm.create_model` style)."""
+    return family_class(name)(config, device, compile)
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    """What `cgan translate` lets a user choose; each family reads the fields that apply to it."""
+
+    dropout: bool = False  # keep pix2pix's dropout noise at inference
+    direction: str | None = None  # which generator, for two-way families
+
+
+@dataclass
+class Translator:
+    """An image-to-image network ready for inference, and what the images fed to it must look like."""
+
+    net: Callable[[torch.Tensor], torch.Tensor]
+    in_channels: int
+    out_channels: int
+    multiple: int  # input sides must be multiples of this; callers pad and crop back
+    aligned_half: str  # "left" or "right": which half of an A|B file is this network's input
+
+
+class Family(ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Config: ClassVar[type[TrainConfig]]
+
+    def __init__(self, config: TrainConfig, device: torch.device, compile: bool = False) -> None:
+        validate(config)
+        self.config = config
+        self.device = device
+        self.compile = compile
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    # --- training -----------------------------------------------------------------------------
+    @abstractmethod
+    def dataset(self) -> Dataset:
+        """Training items; keys are (index, augmentation seed) from the resumable sampler."""
+
+    @abstractmethod
+    def validation_batch(self) -> dict[str, torch.Tensor]:
+        """A fixed batch shown in every sample grid."""
+
+    @abstractmethod
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One optimisation step; returns detached scalar losses left on the device (no sync)."""
+
+    @abstractmethod
+    def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(C, H, W) image in [-1, 1] showing what the model does on `batch`."""
+
+    # --- helpers for subclasses ---------------------------------------------------------------
+    def add_net(self, name: str, net: nn.Module) -> nn.Module:
+        self.nets[name] = net.to(self.device, memory_format=memory_format(self.device))
+        return self.nets[name]
+
+    def runner(self, name: str) -> Callable[..., torch.Tensor]:
+        """The network to call in the hot loop: compiled when --compile (state dicts stay unprefixed)."""
+        net = self.nets[name]
+        return torch.compile(net) if self.compile else net
+
+    def adam(self, name: str, params: Any, lr: float) -> torch.optim.Optimizer:
+        fused = self.device.type == "cuda"
+        opt = torch.optim.Adam(params, lr=lr, betas=(self.config.beta1, self.config.beta2), fused=fused or None)
+        for group in opt.param_groups:
+            group["initial_lr"] = lr
+        self.optimizers[name] = opt
+        return opt
+
+    def set_lr_factor(self, factor: float) -> None:
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
+    def train_mode(self, on: bool = True) -> None:
+        for net in self.nets.values():
+            net.train(on)
+
+    # --- state in checkpoints -----------------------------------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = {}
+        for name, net in self.nets.items():
+            tensors.update({f"net/{name}/{k}": v for k, v in net.state_dict().items()})
+        for name, opt in self.optimizers.items():
+            for idx, st in opt.state_dict()["state"].items():
+                tensors.update({f"optim/{name}/{idx}.{k}": v for k, v in st.items() if torch.is_tensor(v)})
+        return tensors
+
+    def optimizer_groups(self) -> dict[str, Any]:
+        return {name: opt.state_dict()["param_groups"] for name, opt in self.optimizers.items()}
+
+    def load_state(self, ckpt: Checkpoint) -> None:
+        for name, net in self.nets.items():
+            load_net(net, ckpt, name)
+        groups = ckpt.state.get("optimizers", {})
+        for name, opt in self.optimizers.items():
+            state: dict[int, dict[str, torch.Tensor]] = {}
+            for key, value in ckpt.sub(f"optim/{name}").items():
+                idx, _, field = key.partition(".")
+                state.setdefault(int(idx), {})[field] = value
+            saved_groups = json.loads(json.dumps(groups.get(name, [])))
+            for group in saved_groups:
+                if "betas" in group:
+                    group["betas"] = tuple(group["betas"])
+            try:
+                opt.load_state_dict({"state": state, "param_groups": saved_groups})
+            except (ValueError, KeyError, RuntimeError) as exc:
+                raise CheckpointError(f"{ckpt.path}: optimizer {name} does not match the model ({exc})") from None
+
+    # --- inference ----------------------------------------------------------------------------
+    @classmethod
+    def config_from(cls, ckpt: Checkpoint) -> TrainConfig:
+        try:
+            return from_dict(cls.Config, ckpt.config)
+        except TypeError as exc:
+            raise CheckpointError(f"{ckpt.path}: config does not fit family {cls.name} ({exc})") from None
+
+    @classmethod
+    def inference_groups(cls) -> tuple[str, ...]:
+        """Checkpoint tensor groups inference needs (the rest of a training checkpoint is not read)."""
+        return ("net/G",)
+
+    @classmethod
+    def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
+        raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint cannot translate images")
+
+
+def load_net(net: nn.Module, ckpt: Checkpoint, name: str) -> None:
+    """Load `net/<name>/…` tensors strictly, with a one-line error when they do not fit."""
+    state = ckpt.sub(f"net/{name}")
+    if not state:
+        raise CheckpointError(f"{ckpt.path}: has no weights for network {name}")
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        detail = first[1].strip() if len(first) > 1 else first[0]
+        raise CheckpointError(f"{ckpt.path}: weights for {name} do not fit its config ({detail[:200]})") from None

@@ -1,0 +1,185 @@
+"""Pix2Pix (Isola et al., CVPR 2017), following junyanz/pytorch-CycleGAN-and-pix2pix `pix2pix_model.py`.
+
+Defaults are the paper's and the reference's: U-Net-256 generator (ngf 64, batch norm, dropout 0.5),
+70×70 PatchGAN discriminator (ndf 64, 3 layers) that sees input and output concatenated, vanilla GAN
+loss, λ_L1 = 100, Adam lr 2e-4 with betas (0.5, 0.999), batch 1, 100 epochs at the initial rate
+then 100 of linear decay, load 286 → random crop 256 with flips, N(0, 0.02) init. The discriminator
+loss is halved, as in the reference, to slow D relative to G.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cgan_cli.checkpoint import Checkpoint
+from cgan_cli.config import TrainConfig, option
+from cgan_cli.data.grid import grid
+from cgan_cli.data.io import to_tensor
+from cgan_cli.data.paired import DIRECTIONS, PairedDataset, find_pairs, load_pair
+from cgan_cli.data.transforms import PREPROCESS, Preprocess
+from cgan_cli.device import autocast
+from cgan_cli.errors import UsageError
+from cgan_cli.families.base import Family, TranslateOptions, Translator, load_net, register
+from cgan_cli.nn.losses import GAN_LOSSES, GANLoss, gradient_penalty
+from cgan_cli.nn.norm import NORMS
+from cgan_cli.nn.patchgan import PatchGANConfig, patchgan
+from cgan_cli.nn.unet import UNET_SIZES, UNetConfig, UNetGenerator
+
+NET_D = ("basic", "n_layers", "pixel")
+VALIDATION_IMAGES = 4
+
+
+@dataclass
+class Pix2PixConfig(TrainConfig):
+    paired: str = option(
+        "", "Paired dataset: aligned A|B files (DIR/train or DIR itself), or DIR/A + DIR/B.", required=True, path=True
+    )
+    direction: str = option("AtoB", "AtoB: learn A → B; BtoA: learn B → A.", choices=DIRECTIONS)
+    input_nc: int = option(3, "Input channels (1 or 3).", min=1, max=3)
+    output_nc: int = option(3, "Output channels (1 or 3).", min=1, max=3)
+    net_g: str = option("unet_256", "Generator: U-Net with log2(size) downsamplings.", choices=tuple(UNET_SIZES))
+    net_d: str = option("basic", "Discriminator: basic (70×70 PatchGAN), n_layers, pixel (1×1).", choices=NET_D)
+    n_layers_d: int = option(3, "Conv layers of the n_layers discriminator.", min=1, max=8)
+    ngf: int = option(64, "Generator filters in the last conv layer.", min=1)
+    ndf: int = option(64, "Discriminator filters in the first conv layer.", min=1)
+    norm: str = option("batch", "Normalisation layers.", choices=NORMS)
+    dropout: bool = option(True, "Dropout 0.5 in the generator's inner decoder blocks (pix2pix's noise).")
+    loss: str = option("vanilla", "GAN loss.", choices=GAN_LOSSES)
+    lambda_l1: float = option(100.0, "Weight of the L1 loss between output and target.", min=0.0)
+    lambda_gp: float = option(10.0, "Gradient-penalty weight (with --loss wgangp).", min=0.0)
+    preprocess: str = option("resize_and_crop", "Training-time resizing and cropping.", choices=PREPROCESS)
+    load_size: int = option(286, "Resize to this size (width for scale_width) before cropping.", min=1)
+    crop_size: int = option(256, "Random crop size.", min=1)
+    flip: bool = option(True, "Random horizontal flips (the same on A and B).")
+
+    def unet(self) -> UNetConfig:
+        return UNetConfig(self.input_nc, self.output_nc, self.ngf, UNET_SIZES[self.net_g], self.norm, self.dropout)
+
+    def patchgan(self) -> PatchGANConfig:
+        layers = {"basic": 3, "n_layers": self.n_layers_d, "pixel": 0}[self.net_d]
+        return PatchGANConfig(self.input_nc + self.output_nc, self.ndf, layers, self.norm)
+
+    def preprocessing(self) -> Preprocess:
+        return Preprocess(self.preprocess, self.load_size, self.crop_size, self.flip, self.unet().multiple)
+
+    def check(self) -> None:
+        for flag, nc in (("--input-nc", self.input_nc), ("--output-nc", self.output_nc)):
+            if nc not in (1, 3):
+                raise UsageError(f"{flag} must be 1 or 3 (got {nc})")
+        multiple = self.unet().multiple
+        if "crop" in self.preprocess and self.crop_size % multiple:
+            raise UsageError(f"--crop-size {self.crop_size} must be a multiple of {multiple} for --net-g {self.net_g}")
+
+
+@register
+class Pix2Pix(Family):
+    name = "pix2pix"
+    summary = "Paired image-to-image translation (Isola et al. 2017): U-Net + PatchGAN."
+    Config = Pix2PixConfig
+    config: Pix2PixConfig
+
+    def __init__(self, config: Pix2PixConfig, device: torch.device, compile: bool = False) -> None:
+        super().__init__(config, device, compile)
+        self.G = self.add_net("G", UNetGenerator(config.unet()))
+        self.D = self.add_net("D", patchgan(config.patchgan()))
+        self.opt_G = self.adam("G", self.G.parameters(), config.lr)
+        self.opt_D = self.adam("D", self.D.parameters(), config.lr)
+        self.run_G, self.run_D = self.runner("G"), self.runner("D")
+        self.gan_loss = GANLoss(config.loss)
+        self._pairs = None
+
+    # --- data -------------------------------------------------------------------------------
+    def pairs(self):
+        if self._pairs is None:
+            self._pairs = find_pairs(Path(self.config.paired), "train")
+        return self._pairs
+
+    def dataset(self) -> PairedDataset:
+        cfg = self.config
+        return PairedDataset(self.pairs(), cfg.direction, cfg.preprocessing(), cfg.input_nc, cfg.output_nc)
+
+    def validation_batch(self) -> dict[str, torch.Tensor]:
+        cfg, root = self.config, Path(self.config.paired)
+        pairs = None
+        for split in ("val", "test"):
+            if (root / split).is_dir() and (root / "train").is_dir():
+                pairs = find_pairs(root, split)
+                break
+        pairs = (pairs or self.pairs())[:VALIDATION_IMAGES]
+        prep = cfg.preprocessing()
+        inputs, targets = [], []
+        for pair in pairs:
+            src, dst = load_pair(pair, cfg.direction, cfg.input_nc, cfg.output_nc)
+            params = prep.centre(src.size)
+            x, y = to_tensor(prep.apply(src, params)), to_tensor(prep.apply(dst, params))
+            if inputs and x.shape != inputs[0].shape:
+                continue
+            inputs.append(x)
+            targets.append(y)
+        return {"input": torch.stack(inputs), "target": torch.stack(targets)}
+
+    # --- training ---------------------------------------------------------------------------
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        real_a, real_b = batch["input"], batch["target"]
+        with autocast(self.device):
+            fake_b = self.run_G(real_a)  # (N, output_nc, H, W)
+
+        # D: real pairs → real, generated pairs → fake; the reference halves the sum
+        self.D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        with autocast(self.device):
+            fake_ab = torch.cat([real_a, fake_b.detach()], 1)
+            real_ab = torch.cat([real_a, real_b], 1)
+            loss_d_fake = self.gan_loss(self.run_D(fake_ab), real=False)
+            loss_d_real = self.gan_loss(self.run_D(real_ab), real=True)
+        loss_d = 0.5 * (loss_d_fake + loss_d_real)
+        losses = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach()}
+        if self.gan_loss.uses_gradient_penalty:
+            with autocast(self.device):
+                gp = gradient_penalty(self.run_D, real_ab, fake_ab, self.config.lambda_gp)
+            loss_d = loss_d + gp
+            losses["D_gp"] = gp.detach()
+        loss_d.backward()
+        self.opt_D.step()
+
+        # G: fool D, and stay close to the target in L1
+        self.D.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        with autocast(self.device):
+            loss_g_gan = self.gan_loss(self.run_D(torch.cat([real_a, fake_b], 1)), real=True, generator=True)
+        loss_g_l1 = F.l1_loss(fake_b.float(), real_b.float()) * self.config.lambda_l1
+        (loss_g_gan + loss_g_l1).backward()
+        self.opt_G.step()
+        losses.update(G_GAN=loss_g_gan.detach(), G_L1=loss_g_l1.detach())
+        return losses
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.G.eval()
+        try:
+            with autocast(self.device):
+                fake = self.G(batch["input"])
+        finally:
+            self.G.train()
+        rows = [[x, y, t] for x, y, t in zip(batch["input"], fake.float(), batch["target"])]
+        return grid(rows)  # input | output | target
+
+    # --- inference --------------------------------------------------------------------------
+    @classmethod
+    def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
+        cfg = cls.config_from(ckpt)
+        net = UNetGenerator(cfg.unet())
+        load_net(net, ckpt, "G")
+        net.eval()
+        if options.dropout:
+            for m in net.modules():
+                if isinstance(m, nn.Dropout):
+                    m.train()
+        net.to(device)
+        half = "left" if cfg.direction == "AtoB" else "right"
+        return Translator(net, cfg.input_nc, cfg.output_nc, cfg.unet().multiple, half)

@@ -1,0 +1,1 @@
+"""Layers, networks and losses shared by the model families."""

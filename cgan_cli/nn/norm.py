@@ -1,0 +1,39 @@
+"""Normalisation choice and weight initialisation as in pytorch-CycleGAN-and-pix2pix."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from torch import nn
+
+NORMS = ("batch", "instance", "none")
+
+
+def norm_layer(kind: str) -> Callable[[int], nn.Module]:
+    """`batch`: affine BN with running stats; `instance`: IN without affine or stats (the reference's choices)."""
+    if kind == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if kind == "none":
+        return lambda channels: nn.Identity()
+    raise ValueError(f"unknown norm {kind!r}; choose from {', '.join(NORMS)}")
+
+
+def conv_bias(kind: str) -> bool:
+    """Convs before a BatchNorm need no bias (BN's shift replaces it); the reference keeps it otherwise."""
+    return kind != "batch"
+
+
+def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
+    """N(0, gain) for conv/linear weights, N(1, gain) for norm scales, zero biases (pix2pix/DCGAN init)."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d) and m.affine:
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+    return net

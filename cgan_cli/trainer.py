@@ -1,0 +1,254 @@
+"""The one training loop every family shares.
+
+A family supplies networks, optimizers, a dataset and `train_step`; the loop owns the learning-rate
+schedule, data order, progress on stderr, `log.jsonl`, sample grids, checkpoints, exact resume,
+SIGINT/SIGTERM and the non-finite-loss guard. Losses are summed on the device and read back only
+every --log-every steps, so the hot loop never waits on the GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from torch.utils.data import DataLoader
+
+from cgan_cli.checkpoint import Checkpoint, link_or_copy, save_checkpoint
+from cgan_cli.config import to_dict
+from cgan_cli.console import animated, info, stderr_console
+from cgan_cli.data.io import atomic_write_bytes, save_image
+from cgan_cli.data.sampling import ResumableSampler
+from cgan_cli.device import to_device
+from cgan_cli.errors import CganError, ExitCode
+from cgan_cli.families.base import Family
+
+
+class Interrupted(CganError):
+    exit_code = ExitCode.INTERRUPTED
+
+
+class NonFiniteLoss(CganError):
+    pass
+
+
+def lr_factor(epoch: int, epochs: int, epochs_decay: int) -> float:
+    """The reference's `linear` policy: constant for `epochs`, then linearly towards 0 over `epochs_decay`."""
+    return max(0.0, 1.0 - max(0, epoch + 1 - epochs) / float(epochs_decay + 1))
+
+
+@dataclass
+class Position:
+    step: int = 0
+    epoch: int = 0
+    index: int = 0  # items of this epoch already consumed
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:07d}.safetensors"
+
+
+class Trainer:
+    def __init__(self, family: Family, run_dir: Path, workers: int = 0) -> None:
+        self.family = family
+        self.cfg = family.config
+        self.run_dir = run_dir
+        self.workers = workers
+        self.pos = Position()
+        self._stop_signal: int | None = None
+        self._sums: dict[str, torch.Tensor] = {}
+        self._count = 0
+        self._last_log = (time.perf_counter(), 0)
+        self.last_saved: Path | None = None
+
+    # --- state --------------------------------------------------------------------------------
+    def checkpoint(self) -> Checkpoint:
+        tensors = self.family.state_tensors()
+        tensors["rng/torch"] = torch.get_rng_state()
+        if self.family.device.type == "cuda":
+            tensors["rng/cuda"] = torch.cuda.get_rng_state(self.family.device)
+        state = {
+            "position": {"step": self.pos.step, "epoch": self.pos.epoch, "index": self.pos.index},
+            "optimizers": self.family.optimizer_groups(),
+        }
+        return Checkpoint(None, self.family.name, to_dict(self.cfg), self.pos.step, self.pos.epoch, tensors, state)
+
+    def restore(self, ckpt: Checkpoint) -> None:
+        self.family.load_state(ckpt)
+        p = ckpt.state.get("position", {})
+        self.pos = Position(int(p.get("step", ckpt.step)), int(p.get("epoch", ckpt.epoch)), int(p.get("index", 0)))
+        if "rng/torch" in ckpt.tensors:
+            torch.set_rng_state(ckpt.tensors["rng/torch"])
+        if "rng/cuda" in ckpt.tensors and self.family.device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt.tensors["rng/cuda"], self.family.device)
+
+    def save(self) -> Path:
+        self.check_finite()
+        path = save_checkpoint(self.run_dir / checkpoint_name(self.pos.step), self.checkpoint())
+        link_or_copy(path, self.run_dir / "latest.safetensors")
+        self.last_saved = path
+        if self.cfg.keep:
+            for old in sorted(self.run_dir.glob("step-*.safetensors"))[: -self.cfg.keep]:
+                old.unlink(missing_ok=True)
+        return path
+
+    # --- logging ------------------------------------------------------------------------------
+    def accumulate(self, losses: dict[str, torch.Tensor]) -> None:
+        for k, v in losses.items():
+            self._sums[k] = self._sums[k] + v.float() if k in self._sums else v.float()
+        self._count += 1
+
+    def check_finite(self) -> None:
+        if not self._sums:
+            return
+        values = torch.stack(list(self._sums.values()))
+        if not bool(torch.isfinite(values).all()):
+            bad = [k for k, v in self._sums.items() if not math.isfinite(float(v))]
+            keep = f"; the last good checkpoint is {self.last_saved}" if self.last_saved else ""
+            raise NonFiniteLoss(
+                f"loss {', '.join(bad)} became non-finite before step {self.pos.step}: training stopped{keep}"
+                " (try a lower --lr, or another --loss)"
+            )
+
+    def flush_log(self) -> dict[str, Any]:
+        self.check_finite()
+        now, step0 = time.perf_counter(), self._last_log[1]
+        images = (self.pos.step - step0) * self.cfg.batch_size
+        record: dict[str, Any] = {"step": self.pos.step, "epoch": self.pos.epoch}
+        record.update({k: round(float(v) / max(1, self._count), 6) for k, v in self._sums.items()})
+        record["lr"] = next(iter(self.family.optimizers.values())).param_groups[0]["lr"]
+        record["img_per_s"] = round(images / max(1e-9, now - self._last_log[0]), 3)
+        record["time"] = round(time.time(), 3)
+        line = json.dumps(record) + "\n"
+        log = self.run_dir / "log.jsonl"
+        with open(log, "a") as f:
+            f.write(line)
+        self._sums, self._count, self._last_log = {}, 0, (now, self.pos.step)
+        return record
+
+    def write_samples(self, batch: dict[str, torch.Tensor]) -> None:
+        save_image(self.family.sample_grid(batch), self.run_dir / "samples" / f"step-{self.pos.step:07d}.png")
+
+    # --- the loop -----------------------------------------------------------------------------
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._stop_signal is not None:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+
+    def fit(self) -> Path:
+        cfg, family = self.cfg, self.family
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        dataset = family.dataset()
+        n = len(dataset)
+        sampler = ResumableSampler(n, cfg.seed)
+        cuda = family.device.type == "cuda"
+        loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            num_workers=self.workers,
+            pin_memory=cuda,
+            persistent_workers=self.workers > 0,
+            generator=torch.Generator(),  # keep the global RNG (dropout, GP) untouched by the loader
+        )
+        steps_per_epoch = math.ceil(n / cfg.batch_size)
+        total = (cfg.epochs + cfg.epochs_decay) * steps_per_epoch
+        total = min(total, cfg.steps) if cfg.steps else total
+        if total <= 0:
+            raise CganError("nothing to train: --epochs + --epochs-decay is 0 and --steps is not set")
+        val_batch = {k: to_device(v, family.device) for k, v in family.validation_batch().items()}
+        write_json(self.run_dir / "config.json", {"family": family.name, "config": to_dict(cfg)})
+
+        console = stderr_console()
+        live = animated(console)
+        progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            console=console,
+            disable=not live,
+            transient=False,
+        )
+        info(
+            f"training {family.name} on {n} images ({steps_per_epoch} steps/epoch) for {total} steps"
+            f" on {family.device}; run folder {self.run_dir}"
+        )
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for s in previous:
+                signal.signal(s, self._on_signal)
+        except ValueError:  # not the main thread: no signal handling
+            previous = {}
+        family.train_mode(True)
+        self._last_log = (time.perf_counter(), self.pos.step)
+        try:
+            with progress:
+                task = progress.add_task(family.name, total=total, completed=self.pos.step, status="")
+                self._loop(loader, sampler, n, total, val_batch, progress, task)
+        except CganError as exc:
+            raise CganError(_worker_message(str(exc)), exc.exit_code) from None
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if self._stop_signal is not None:
+            path = self.save()
+            name = signal.Signals(self._stop_signal).name
+            info(f"{name}: stopped at step {self.pos.step}; continue with: cgan train --resume {path}")
+            raise Interrupted(f"interrupted at step {self.pos.step}; saved {path}")
+        if self.last_saved is None or self.last_saved.name != checkpoint_name(self.pos.step):
+            self.save()
+        info(f"done: {self.pos.step} steps; checkpoint {self.last_saved}")
+        return self.last_saved
+
+    def _loop(self, loader, sampler, n, total, val_batch, progress, task) -> None:
+        cfg, family = self.cfg, self.family
+        while self.pos.step < total and self._stop_signal is None:
+            sampler.epoch, sampler.start = self.pos.epoch, self.pos.index
+            family.set_lr_factor(lr_factor(self.pos.epoch, cfg.epochs, cfg.epochs_decay))
+            for batch in loader:
+                batch = {k: to_device(v, family.device) for k, v in batch.items()}
+                losses = family.train_step(batch)
+                self.pos.step += 1
+                self.pos.index += next(iter(batch.values())).shape[0]
+                self.accumulate(losses)
+                step = self.pos.step
+                if step % cfg.log_every == 0 or step == total:
+                    record = self.flush_log()
+                    status = " ".join(
+                        f"{k} {v:.3g}" for k, v in record.items() if k not in ("step", "epoch", "time", "lr")
+                    )
+                    progress.update(task, completed=step, status=f"ep {self.pos.epoch} {status}")
+                    if progress.disable:  # no live bar: one plain line per log interval instead
+                        info(f"step {step}/{total} epoch {self.pos.epoch} {status}")
+                else:
+                    progress.update(task, completed=step)
+                if step % cfg.sample_every == 0 or step == total:
+                    self.write_samples(val_batch)
+                if step % cfg.save_every == 0:
+                    self.save()
+                if step >= total or self._stop_signal is not None:
+                    break
+            if self.pos.index >= n:
+                self.pos.epoch += 1
+                self.pos.index = 0
+
+
+def write_json(path: Path, data: Any) -> None:
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    atomic_write_bytes(path, text.encode())
+
+
+def _worker_message(message: str) -> str:
+    """DataLoader workers re-raise our errors with their traceback inside; keep the last line's text."""
+    if "Original Traceback" not in message:
+        return message
+    last = message.strip().splitlines()[-1]
+    return last.split(": ", 1)[1] if ": " in last else last

@@ -1,0 +1,175 @@
+"""Batch image translation: decode in parallel threads, run the network in batches, encode in
+parallel threads, and report each result in input order.
+
+Any input size works: each image is padded (reflection where it fits) to the multiple the network
+needs and the output is cropped back, so outputs keep their input's size unless `size` is given.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from cgan_cli.data.inputs import InputImage
+from cgan_cli.data.io import read_image, save_image, to_tensor
+from cgan_cli.data.paired import split_aligned
+from cgan_cli.device import autocast, memory_format
+from cgan_cli.errors import CganError
+from cgan_cli.families.base import Translator
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def ordered_map(pool: cf.Executor, fn: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[R]:
+    """pool.map that keeps at most `ahead` items in flight, so memory stays bounded for any input count."""
+    it = iter(items)
+    queue = collections.deque(pool.submit(fn, x) for x in itertools.islice(it, ahead))
+    while queue:
+        result = queue.popleft().result()
+        for x in itertools.islice(it, 1):
+            queue.append(pool.submit(fn, x))
+        yield result
+
+
+@dataclass
+class Result:
+    item: InputImage
+    output: Path
+    error: str | None = None
+    skipped: bool = False
+
+
+@dataclass
+class Job:
+    item: InputImage
+    output: Path
+    tensor: torch.Tensor | None = None  # (C, H, W) in [-1, 1], unpadded
+    error: str | None = None
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """(N, C, H, W) → (N, C, H', W') with H', W' the next multiples; reflection where possible."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not ph and not pw:
+        return x
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def plan_outputs(items: list[InputImage], out_dir: Path, ext: str) -> list[Job]:
+    """One job per input; outputs that would overwrite an input or another output get an error."""
+    inputs = {item.path.resolve() for item in items}
+    seen: dict[Path, InputImage] = {}
+    jobs = []
+    for item in items:
+        output = out_dir / item.rel.with_suffix("." + ext)
+        resolved = output.resolve()
+        job = Job(item, output)
+        if resolved in inputs:
+            job.error = f"{item.path}: output {output} would overwrite an input; choose another --out"
+        elif resolved in seen:
+            job.error = f"{item.path}: output {output} is also the output of {seen[resolved].path}"
+        else:
+            seen[resolved] = item
+        jobs.append(job)
+    return jobs
+
+
+class TranslationRun:
+    def __init__(
+        self,
+        translator: Translator,
+        device: torch.device,
+        *,
+        size: tuple[int, int] | None = None,
+        aligned: bool = False,
+        batch_size: int = 8,
+        workers: int = 4,
+    ) -> None:
+        self.t, self.device = translator, device
+        self.size, self.aligned = size, aligned
+        self.batch_size, self.workers = batch_size, max(1, workers)
+
+    def _decode(self, job: Job) -> Job:
+        if job.error is not None:
+            return job
+        try:
+            img = read_image(job.item.path, 3 if self.t.in_channels == 3 else 1)
+            if self.aligned:
+                left, right = split_aligned(img)
+                img = left if self.t.aligned_half == "left" else right
+            if self.size is not None and img.size != self.size:
+                img = img.resize(self.size, Image.Resampling.BICUBIC)
+            job.tensor = to_tensor(img)
+        except CganError as exc:
+            job.error = str(exc)
+        return job
+
+    @torch.inference_mode()
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        h, w = batch.shape[-2:]
+        x = pad_to_multiple(batch.to(self.device, non_blocking=True), self.t.multiple)
+        x = x.contiguous(memory_format=memory_format(self.device))
+        with autocast(self.device):
+            y = self.t.net(x)
+        return y[..., :h, :w].float().cpu()
+
+    def run(self, jobs: list[Job], skip_existing: bool = False) -> Iterator[Result]:
+        """Yield one Result per job, in order, as soon as its output is on disk."""
+        todo = []
+        for job in jobs:
+            if job.error is None and skip_existing and job.output.exists():
+                job.error = "skip"
+            todo.append(job)
+        with cf.ThreadPoolExecutor(self.workers) as decoders, cf.ThreadPoolExecutor(self.workers) as encoders:
+            pending: collections.deque[tuple[Job, cf.Future | None]] = collections.deque()
+            ahead = 2 * self.workers * self.batch_size
+            decoded = ordered_map(decoders, self._decode, todo, ahead)
+            batch: list[Job] = []
+
+            def flush() -> None:
+                outputs = self._forward(torch.stack([j.tensor for j in batch]))
+                for j, y in zip(batch, outputs):
+                    j.tensor = None
+                    pending.append((j, encoders.submit(save_image, y, j.output)))
+                batch.clear()
+
+            for job in decoded:
+                if job.tensor is None:
+                    if batch:
+                        flush()
+                    pending.append((job, None))
+                else:
+                    if batch and batch[0].tensor.shape != job.tensor.shape:
+                        flush()
+                    batch.append(job)
+                    if len(batch) >= self.batch_size:
+                        flush()
+                while pending and (pending[0][1] is None or pending[0][1].done() or len(pending) > ahead):
+                    yield self._result(*pending.popleft())
+            if batch:
+                flush()
+            while pending:
+                yield self._result(*pending.popleft())
+
+    @staticmethod
+    def _result(job: Job, future: cf.Future | None) -> Result:
+        if job.error == "skip":
+            return Result(job.item, job.output, skipped=True)
+        if future is not None:
+            try:
+                future.result()
+            except (CganError, OSError) as exc:
+                return Result(job.item, job.output, error=f"{job.output}: cannot write ({exc})")
+        return Result(job.item, job.output, error=job.error)
