@@ -72,6 +72,11 @@ class Checkpoint:
         return any(k.startswith(start) for k in self.tensors)
 
 
+def _metadata_digest(metadata: dict[str, str]) -> str:
+    fields = {k: v for k, v in metadata.items() if k != "meta_sha256"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
 def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
     path = Path(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in ckpt.tensors.items()}
@@ -88,6 +93,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
         "torch_version": torch.__version__,
         "python_version": platform.python_version(),
     }
+    metadata["meta_sha256"] = _metadata_digest(metadata)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
     return path
@@ -107,6 +113,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise CheckpointError(f"{path}: a .safetensors file, but not a cgan checkpoint (no cgan metadata)")
     if int(meta.get("format_version", "0")) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by a newer cgan (format {meta['format_version']}); upgrade cgan")
+    if meta.get("meta_sha256") != _metadata_digest(meta):
+        raise CheckpointError(f"{path}: checksum mismatch in the metadata: the file was modified or damaged")
     return meta
 
 

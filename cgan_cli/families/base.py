@@ -69,6 +69,7 @@ class Family(ABC):
 
     def __init__(self, config: TrainConfig, device: torch.device, compile: bool = False) -> None:
         validate(config)
+        torch.manual_seed(config.seed)  # network init, dropout and penalties all draw from here
         self.config = config
         self.device = device
         self.compile = compile

@@ -1,0 +1,96 @@
+"""Shapes and structure of the pix2pix networks against the reference's known figures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cgan_cli.nn.patchgan import PatchGANConfig, patchgan
+from cgan_cli.nn.unet import UNET_SIZES, UNetConfig, UNetGenerator
+
+
+def n_params(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_unet_256_matches_reference_size_and_dropout_layout():
+    net = UNetGenerator(UNetConfig(num_downs=8))
+    # pytorch-CycleGAN-and-pix2pix prints 54.414 M parameters for unet_256 / batch norm
+    assert n_params(net) == 54_413_955
+    assert sum(isinstance(m, nn.Dropout) for m in net.modules()) == 3  # num_downs - 5 inner blocks
+    assert isinstance(list(net.modules())[-1], nn.Tanh) or any(isinstance(m, nn.Tanh) for m in net.modules())
+    no_drop = UNetGenerator(UNetConfig(num_downs=8, dropout=False))
+    assert not any(isinstance(m, nn.Dropout) for m in no_drop.modules())
+
+
+@pytest.mark.parametrize("name", sorted(UNET_SIZES))
+def test_unet_output_shape_and_range(name):
+    num_downs = UNET_SIZES[name]
+    net = UNetGenerator(UNetConfig(in_channels=1, out_channels=3, ngf=4, num_downs=num_downs)).eval()
+    side = 2**num_downs
+    x = torch.randn(2, 1, side, side * 2)  # non-square works when both sides are multiples
+    y = net(x)
+    assert y.shape == (2, 3, side, side * 2)
+    assert y.abs().max() <= 1.0
+
+
+def test_unet_norm_choices_set_biases_like_reference():
+    bn = UNetGenerator(UNetConfig(num_downs=5, ngf=4, norm="batch"))
+    inorm = UNetGenerator(UNetConfig(num_downs=5, ngf=4, norm="instance"))
+    inner_bn = [m for m in bn.modules() if isinstance(m, nn.Conv2d)][1]
+    inner_in = [m for m in inorm.modules() if isinstance(m, nn.Conv2d)][1]
+    assert inner_bn.bias is None  # BN supplies the shift
+    assert inner_in.bias is not None
+    assert any(isinstance(m, nn.InstanceNorm2d) for m in inorm.modules())
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in inorm.modules())
+
+
+def test_unet_rejects_too_few_downsamplings():
+    with pytest.raises(ValueError):
+        UNetGenerator(UNetConfig(num_downs=4))
+
+
+def test_patchgan_basic_is_30x30_at_256_with_70px_receptive_field():
+    d = patchgan(PatchGANConfig(in_channels=6))
+    assert d(torch.randn(1, 6, 256, 256)).shape == (1, 1, 30, 30)
+    assert n_params(d) == 2_768_705  # the reference prints 2.769 M for pix2pix D (6 input channels)
+    convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    rf = 1
+    for conv in reversed(convs):
+        rf = (rf - 1) * conv.stride[0] + conv.kernel_size[0]
+    assert rf == 70
+    # no norm after the first conv, as in the reference
+    first = list(d.model)[:2]
+    assert isinstance(first[0], nn.Conv2d) and isinstance(first[1], nn.LeakyReLU)
+
+
+def test_patchgan_n_layers_and_pixel_shapes():
+    assert patchgan(PatchGANConfig(in_channels=6, n_layers=5))(torch.randn(1, 6, 256, 256)).shape == (1, 1, 6, 6)
+    pixel = patchgan(PatchGANConfig(in_channels=6, n_layers=0))
+    assert pixel(torch.randn(2, 6, 40, 24)).shape == (2, 1, 40, 24)
+
+
+def test_init_is_normal_0_02():
+    torch.manual_seed(0)
+    net = UNetGenerator(UNetConfig(num_downs=8, ngf=16))
+    weights = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))])
+    assert abs(weights.mean().item()) < 1e-3
+    assert weights.std().item() == pytest.approx(0.02, rel=0.02)
+    bn_scales = torch.cat([m.weight.flatten() for m in net.modules() if isinstance(m, nn.BatchNorm2d)])
+    assert bn_scales.mean().item() == pytest.approx(1.0, abs=0.01)
+
+
+def test_every_registered_family_trains_one_step(demo_dir):
+    """timm-style: every registered family builds from its defaults plus tiny sizes and runs a step."""
+    from cgan_cli.families import FAMILIES, create
+    from tests.conftest import tiny_config
+
+    for name in FAMILIES:
+        family = create(name, tiny_config(demo_dir), torch.device("cpu"))
+        batch = family.validation_batch()
+        before = {k: v.clone() for k, v in family.nets["G"].state_dict().items()}
+        losses = family.train_step(batch)
+        assert losses and all(torch.isfinite(v) for v in losses.values())
+        after = family.nets["G"].state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before)
