@@ -70,6 +70,8 @@ class Family(ABC):
     def __init__(self, config: TrainConfig, device: torch.device, compile: bool = False) -> None:
         validate(config)
         torch.manual_seed(config.seed)  # network init, dropout and penalties all draw from here
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
         self.config = config
         self.device = device
         self.compile = compile
