@@ -23,7 +23,7 @@ from cgan_cli.data.inputs import InputImage
 from cgan_cli.data.io import read_image, save_image, to_tensor
 from cgan_cli.data.paired import split_aligned
 from cgan_cli.device import autocast, memory_format
-from cgan_cli.errors import CganError
+from cgan_cli.errors import CganError, ImageReadError
 from cgan_cli.families.base import Translator
 
 T = TypeVar("T")
@@ -107,6 +107,9 @@ class TranslationRun:
         try:
             img = read_image(job.item.path, 3 if self.t.in_channels == 3 else 1)
             if self.aligned:
+                if img.width < 2:
+                    why = f"{img.width}×{img.height} is too narrow to hold A and B side by side"
+                    raise ImageReadError(job.item.path, why)
                 left, right = split_aligned(img)
                 img = left if self.t.aligned_half == "left" else right
             if self.size is not None and img.size != self.size:

@@ -49,7 +49,7 @@ def normalise_mode(img: Image.Image, channels: int = 3) -> Image.Image:
     """Any Pillow mode → "RGB" (channels=3) or "L" (channels=1); transparency goes onto white."""
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         img = _high_bit_depth_to_8bit(img)
-    if img.mode == "P":
+    if img.mode == "P" or (img.mode in ("L", "RGB") and "transparency" in img.info):
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     if img.mode in ("RGBA", "LA", "RGBa", "La", "PA"):
         rgba = img.convert("RGBA")
@@ -92,6 +92,8 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
         with Image.open(path) as img:
             w, h = img.size
             orientation = img.getexif().get(0x0112, 1)
+            if img.format == "TIFF" and (w, h) != (img.tag_v2.get(256, w), img.tag_v2.get(257, h)):
+                orientation = 1  # Pillow already reports the upright size of a rotated TIFF
     except FileNotFoundError:
         raise ImageReadError(path, "no such file") from None
     except UnidentifiedImageError:

@@ -54,8 +54,12 @@ def find_pairs(root: Path, split: str = "train") -> list[Pair]:
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
     base = _split_folder(root, split)
-    if (base / "A").is_dir() and (base / "B").is_dir():
+    has_a, has_b = (base / "A").is_dir(), (base / "B").is_dir()
+    if has_a and has_b:
         return _ab_pairs(base)
+    if has_a or has_b:
+        there, missing = ("A", "B") if has_a else ("B", "A")
+        raise DataError(f"{base}: has {there}/ but no {missing}/ folder (expected both, or aligned A|B files)")
     files = list_images(base)
     if not files:
         raise DataError(f"{base}: no images found (expected aligned A|B files, or A/ and B/ folders)")
@@ -68,9 +72,19 @@ def find_pairs(root: Path, split: str = "train") -> list[Pair]:
     return pairs
 
 
+def _by_name(folder: Path) -> dict[str, Path]:
+    """Images of `folder` keyed by relative path without extension; two files with one key are an error."""
+    files: dict[str, Path] = {}
+    for p in list_images(folder):
+        key = p.relative_to(folder).with_suffix("").as_posix()
+        if key in files:
+            raise DataError(f"{files[key]} and {p} have the same name (A/B files are matched without extension)")
+        files[key] = p
+    return files
+
+
 def _ab_pairs(base: Path) -> list[Pair]:
-    a_files = {p.relative_to(base / "A").with_suffix("").as_posix(): p for p in list_images(base / "A")}
-    b_files = {p.relative_to(base / "B").with_suffix("").as_posix(): p for p in list_images(base / "B")}
+    a_files, b_files = _by_name(base / "A"), _by_name(base / "B")
     if not a_files and not b_files:
         raise DataError(f"{base}: A/ and B/ hold no images")
     missing_b = sorted(str(a_files[k]) for k in a_files.keys() - b_files.keys())

@@ -22,13 +22,6 @@ class Preprocess:
     flip: bool = True
     multiple: int = 1  # output sides are rounded to this (the generator's size multiple) where not cropped
 
-    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
-        """(w, h) the transform produces for an input of `size`, before cropping is clamped."""
-        w, h = self._resized(size)
-        if "crop" in self.mode:
-            return min(w, self.crop_size), min(h, self.crop_size)
-        return w, h
-
     def _resized(self, size: tuple[int, int]) -> tuple[int, int]:
         w, h = size
         if self.mode == "resize_and_crop":
