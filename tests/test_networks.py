@@ -94,3 +94,27 @@ def test_every_registered_family_trains_one_step(demo_dir):
         assert losses and all(torch.isfinite(v) for v in losses.values())
         after = family.nets["G"].state_dict()
         assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_norm_none_has_no_conv_biases_like_the_reference():
+    assert n_params(UNetGenerator(UNetConfig(num_downs=8, norm="none"))) == 54_404_099
+    assert n_params(patchgan(PatchGANConfig(in_channels=6, norm="none"))) == 2_766_913
+
+
+def test_per_image_batch_norm_equals_the_reference_test_time_behaviour():
+    import copy
+
+    from cgan_cli.nn.norm import per_image_batch_norm
+
+    torch.manual_seed(0)
+    net = UNetGenerator(UNetConfig(num_downs=5, ngf=4, dropout=False))
+    net.train()
+    for _ in range(3):  # give the running statistics something to remember
+        net(torch.randn(4, 3, 32, 32) * 3 + 1)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        reference = torch.cat([copy.deepcopy(net).train()(x[i : i + 1]) for i in range(2)])  # test.py, batch 1
+        swapped = per_image_batch_norm(copy.deepcopy(net).eval())
+        assert torch.allclose(swapped(x), reference, atol=1e-5)
+        assert torch.allclose(swapped(x[1:]), reference[1:], atol=1e-5)  # independent of batching
+        assert not torch.allclose(copy.deepcopy(net).eval()(x), reference, atol=1e-3)  # running stats differ

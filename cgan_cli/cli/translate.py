@@ -51,6 +51,14 @@ def translate(
     dropout: Annotated[
         bool, typer.Option("--dropout", help="Keep dropout on (pix2pix's noise); off by default.")
     ] = False,
+    image_stats: Annotated[
+        bool,
+        typer.Option(
+            "--image-stats",
+            help="Batch norm from each image's own statistics, as the reference's test.py does (default: "
+            "the running statistics of training).",
+        ),
+    ] = False,
     ext: Annotated[str, typer.Option("--ext", help="Output format: png, jpg or webp.")] = "png",
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave outputs that already exist alone.")
@@ -78,7 +86,7 @@ def translate(
     cls = family_class(meta.get("family", "?"), checkpoint)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint, groups=cls.inference_groups())
-    translator = cls.translator(ckpt, dev, TranslateOptions(dropout=dropout))
+    translator = cls.translator(ckpt, dev, TranslateOptions(dropout=dropout, image_stats=image_stats))
     torch.manual_seed(seed)
 
     items, problems = expand_inputs(inputs)

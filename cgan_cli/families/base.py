@@ -48,6 +48,7 @@ class TranslateOptions:
     """What `cgan translate` lets a user choose; each family reads the fields that apply to it."""
 
     dropout: bool = False  # keep pix2pix's dropout noise at inference
+    image_stats: bool = False  # batch norm from each image's own statistics (the reference's test.py)
     direction: str | None = None  # which generator, for two-way families
 
 

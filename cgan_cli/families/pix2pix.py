@@ -26,7 +26,7 @@ from cgan_cli.device import autocast
 from cgan_cli.errors import UsageError
 from cgan_cli.families.base import Family, TranslateOptions, Translator, load_net, register
 from cgan_cli.nn.losses import GAN_LOSSES, GANLoss, gradient_penalty
-from cgan_cli.nn.norm import NORMS
+from cgan_cli.nn.norm import NORMS, per_image_batch_norm
 from cgan_cli.nn.patchgan import PatchGANConfig, patchgan
 from cgan_cli.nn.unet import UNET_SIZES, UNetConfig, UNetGenerator
 
@@ -176,6 +176,8 @@ class Pix2Pix(Family):
         net = UNetGenerator(cfg.unet())
         load_net(net, ckpt, "G")
         net.eval()
+        if options.image_stats:
+            per_image_batch_norm(net)
         if options.dropout:
             for m in net.modules():
                 if isinstance(m, nn.Dropout):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 NORMS = ("batch", "instance", "none")
@@ -22,8 +24,31 @@ def norm_layer(kind: str) -> Callable[[int], nn.Module]:
 
 
 def conv_bias(kind: str) -> bool:
-    """Convs before a BatchNorm need no bias (BN's shift replaces it); the reference keeps it otherwise."""
-    return kind != "batch"
+    """The reference's rule: a conv has a bias only before InstanceNorm (BN's shift replaces it, and
+    with no norm the reference has none either)."""
+    return kind == "instance"
+
+
+class PerImageBatchNorm(nn.Module):
+    """A trained BatchNorm2d that normalises each image by its own statistics: what the reference's
+    test.py does (train-mode BN on batches of one), independent of how images are batched."""
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        self.bn = bn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.instance_norm(x, weight=self.bn.weight, bias=self.bn.bias, eps=self.bn.eps)
+
+
+def per_image_batch_norm(net: nn.Module) -> nn.Module:
+    """Swap every BatchNorm2d of `net` (in place) for its per-image form; for inference only."""
+    for name, child in net.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(net, name, PerImageBatchNorm(child))
+        else:
+            per_image_batch_norm(child)
+    return net
 
 
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
