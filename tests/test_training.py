@@ -162,3 +162,19 @@ def test_missing_dataset_and_bad_resume(tmp_path):
     junk.write_text("not a checkpoint")
     result = CliRunner().invoke(app, ["train", "--resume", str(junk)])
     assert result.exit_code == 1 and "not a readable" in result.stderr
+
+
+@pytest.mark.slow
+def test_compiled_step_tracks_the_eager_step(demo_dir):
+    """--compile changes speed, not the math: same seed, same batch → the same losses (fp32, CPU)."""
+    from cgan_cli.families import create
+    from tests.conftest import tiny_config
+
+    results = []
+    for compile in (False, True):
+        family = create("pix2pix", tiny_config(demo_dir, dropout=False), torch.device("cpu"), compile=compile)
+        batch = family.validation_batch()
+        results.append([family.train_step(batch) for _ in range(3)])
+    for eager, compiled in zip(*results):
+        for key in eager:
+            assert compiled[key].item() == pytest.approx(eager[key].item(), rel=1e-3, abs=1e-4), key
