@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader
 
 from cgan_cli.checkpoint import Checkpoint, link_or_copy, save_checkpoint
@@ -156,6 +156,7 @@ class Trainer:
             pin_memory=cuda,
             persistent_workers=self.workers > 0,
             generator=torch.Generator(),  # keep the global RNG (dropout, GP) untouched by the loader
+            worker_init_fn=_ignore_interrupts,
         )
         steps_per_epoch = math.ceil(n / cfg.batch_size)
         total = (cfg.epochs + cfg.epochs_decay) * steps_per_epoch
@@ -208,7 +209,16 @@ class Trainer:
         info(f"done: {self.pos.step} steps; checkpoint {self.last_saved}")
         return self.last_saved
 
-    def _loop(self, loader, sampler, n, total, val_batch, progress, task) -> None:
+    def _loop(
+        self,
+        loader: DataLoader,
+        sampler: ResumableSampler,
+        n: int,
+        total: int,
+        val_batch: dict[str, torch.Tensor],
+        progress: Progress,
+        task: TaskID,
+    ) -> None:
         cfg, family = self.cfg, self.family
         while self.pos.step < total and self._stop_signal is None:
             sampler.epoch, sampler.start = self.pos.epoch, self.pos.index
@@ -239,6 +249,13 @@ class Trainer:
             if self.pos.index >= n:
                 self.pos.epoch += 1
                 self.pos.index = 0
+
+
+def _ignore_interrupts(worker_id: int) -> None:
+    """Ctrl-C reaches the whole process group: loader workers leave it to the main process, which
+    finishes the step, saves and shuts them down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def write_json(path: Path, data: Any) -> None:

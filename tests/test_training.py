@@ -178,3 +178,32 @@ def test_compiled_step_tracks_the_eager_step(demo_dir):
     for eager, compiled in zip(*results):
         for key in eager:
             assert compiled[key].item() == pytest.approx(eager[key].item(), rel=1e-3, abs=1e-4), key
+
+
+@pytest.mark.parametrize("how", ["ctrl-c to the process group", "sigterm to the trainer"])
+def test_real_signals_stop_a_cli_run_cleanly(demo_dir, tmp_path, how):
+    """The real command in its own session, with a loader worker: Ctrl-C in a terminal signals every
+    process of the group, workers included; the run must still save and exit 130."""
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "cgan_cli", "train", "pix2pix", "--paired", str(demo_dir), "--out", str(run)]
+    args += [*TINY, "--log-every", "1", "--steps", "100000", "--workers", "1", "--device", "cpu"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    log = run / "log.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (log.exists() and log.read_text().count("\n") >= 2):
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()
+    if how.startswith("ctrl-c"):
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--resume" in stderr
+    saved = load_checkpoint(run / "latest.safetensors", groups=())
+    assert saved.step >= 2
+    assert stdout.strip() == ""  # interrupted: no final checkpoint path on stdout
