@@ -44,6 +44,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from common import add_common_options, setup
 from torch import nn
 
 from cgan_cli.device import memory_format
@@ -284,21 +285,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--rounds", type=int, default=3, help="Timed blocks per implementation, alternated; combined by --stat."
     )
-    p.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
     p.add_argument("--compile", action="store_true", help="Also torch.compile our networks (family --compile).")
-    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads on CPU (0: torch's default).")
-    p.add_argument(
-        "--stat",
-        default="median",
-        choices=("median", "max"),
-        help="How to combine the timed blocks: median, or max (best case, for CPUs shared with other work).",
-    )
-    p.add_argument("--json", action="store_true", help="One JSON line per configuration on stdout (table → stderr).")
     p.add_argument(
         "--quick",
         action="store_true",
         help="Smoke run: defaults become size 64, unet_64, 1 warmup, 2 rounds of 2 steps.",
     )
+    add_common_options(p, "blocks")
     if p.parse_known_args(argv)[0].quick:  # quick changes the defaults; options given explicitly still win
         p.set_defaults(size="64", net_g="unet_64", steps=2, warmup=1, rounds=2)
     args = p.parse_args(argv)
@@ -308,12 +301,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.warmup < 1:
         p.error("--warmup must be at least 1 (the first step is the equivalence check)")
     return args
-
-
-def resolve(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def our_path(device: torch.device, compile: bool) -> str:
@@ -430,9 +417,7 @@ def bench_config(args: argparse.Namespace, device: torch.device, size: int, batc
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve(args.device)
+    device = setup(args)
     # other work on the machine (before ours starts) skews CPU timings; shown so a reader can judge
     args.load_before = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     table = sys.stderr if args.json else sys.stdout

@@ -38,13 +38,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import add_common_options, setup
 from PIL import Image
 
 from cgan_cli.checkpoint import load_checkpoint, read_metadata
 from cgan_cli.cli.common import default_workers
 from cgan_cli.data.inputs import expand_inputs
 from cgan_cli.data.io import read_image, save_image, tensor_to_image, to_tensor
-from cgan_cli.device import autocast, memory_format, resolve_device
+from cgan_cli.device import autocast, memory_format
 from cgan_cli.families import TranslateOptions, create, family_class
 from cgan_cli.families.pix2pix import Pix2PixConfig
 from cgan_cli.nn.unet import UNET_SIZES
@@ -63,22 +64,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8, help="Images per forward pass (cgan translate -b).")
     p.add_argument("--net-g", default="unet_256", choices=tuple(UNET_SIZES), help="Generator.")
     p.add_argument("--workers", type=int, default=default_workers(), help="Decode/encode threads (--workers).")
-    p.add_argument("--device", default="auto", help="auto (cuda if available, else cpu), cpu, cuda, cuda:N.")
     p.add_argument("--repeats", type=int, default=3, help="Timed passes of each, alternated; combined by --stat.")
-    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads on CPU (0: torch's default).")
     p.add_argument(
         "--tmp", default=None, help="Parent folder for the temp checkpoint and images (None: the system temp folder)."
     )
     p.add_argument(
-        "--stat",
-        default="median",
-        choices=("median", "max"),
-        help="How to combine the timed passes: median, or max (best case, for CPUs shared with other work).",
-    )
-    p.add_argument("--json", action="store_true", help="One JSON line on stdout (the human summary → stderr).")
-    p.add_argument(
         "--quick", action="store_true", help="Smoke run: defaults become 8 images of 64², unet_64, batch 4, 3 repeats."
     )
+    add_common_options(p, "passes")
     if p.parse_known_args(argv)[0].quick:  # quick changes the defaults; options given explicitly still win
         p.set_defaults(n=8, size=64, net_g="unet_64", batch_size=4, repeats=3)
     args = p.parse_args(argv)
@@ -124,9 +117,7 @@ def write_inputs(folder: Path, n: int, size: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    dev = resolve_device(args.device)
+    dev = setup(args)
     load_before = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     cuda = dev.type == "cuda"
     summary = sys.stderr if args.json else sys.stdout
