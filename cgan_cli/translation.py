@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
-import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -25,20 +23,7 @@ from cgan_cli.data.paired import split_aligned
 from cgan_cli.device import autocast, memory_format
 from cgan_cli.errors import CganError, ImageReadError
 from cgan_cli.families.base import Translator
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def ordered_map(pool: cf.Executor, fn: Callable[[T], R], items: Iterable[T], ahead: int) -> Iterator[R]:
-    """pool.map that keeps at most `ahead` items in flight, so memory stays bounded for any input count."""
-    it = iter(items)
-    queue = collections.deque(pool.submit(fn, x) for x in itertools.islice(it, ahead))
-    while queue:
-        result = queue.popleft().result()
-        for x in itertools.islice(it, 1):
-            queue.append(pool.submit(fn, x))
-        yield result
+from cgan_cli.parallel import ordered_map
 
 
 @dataclass
@@ -128,41 +113,53 @@ class TranslationRun:
             y = self.t.net(x)
         return y[..., :h, :w].float().cpu()
 
-    def run(self, jobs: list[Job], skip_existing: bool = False) -> Iterator[Result]:
-        """Yield one Result per job, in order, as soon as its output is on disk."""
-        todo = []
-        for job in jobs:
-            if job.error is None and skip_existing and job.output.exists():
-                job.error = "skip"
-            todo.append(job)
-        with cf.ThreadPoolExecutor(self.workers) as decoders, cf.ThreadPoolExecutor(self.workers) as encoders:
-            pending: collections.deque[tuple[Job, cf.Future | None]] = collections.deque()
-            ahead = 2 * self.workers * self.batch_size
-            decoded = ordered_map(decoders, self._decode, todo, ahead)
-            batch: list[Job] = []
+    def translated(self, jobs: Iterable[Job]) -> Iterator[Job]:
+        """Each job back in order, with `.tensor` now the output (C, H, W) in [-1, 1], or `.error` set.
+        Consecutive same-size inputs share a forward pass; memory stays bounded for any number of jobs."""
+        ahead = 2 * self.workers * self.batch_size
+        ready: collections.deque[Job] = collections.deque()
+        batch: list[Job] = []
 
-            def flush() -> None:
+        def flush() -> None:
+            if batch:
                 outputs = self._forward(torch.stack([j.tensor for j in batch]))
                 for j, y in zip(batch, outputs):
-                    j.tensor = None
-                    pending.append((j, encoders.submit(save_image, y, j.output)))
+                    j.tensor = y
+                ready.extend(batch)
                 batch.clear()
 
-            for job in decoded:
+        with cf.ThreadPoolExecutor(self.workers) as decoders:
+            for job in ordered_map(decoders, self._decode, jobs, ahead):
                 if job.tensor is None:
-                    if batch:
-                        flush()
-                    pending.append((job, None))
+                    flush()  # keep input order: everything before this failure goes first
+                    ready.append(job)
                 else:
                     if batch and batch[0].tensor.shape != job.tensor.shape:
                         flush()
                     batch.append(job)
                     if len(batch) >= self.batch_size:
                         flush()
+                while ready:
+                    yield ready.popleft()
+            flush()
+            yield from ready
+
+    def run(self, jobs: list[Job], skip_existing: bool = False) -> Iterator[Result]:
+        """Translate and write: one Result per job, in order, as soon as its output is on disk."""
+        for job in jobs:
+            if job.error is None and skip_existing and job.output.exists():
+                job.error = "skip"
+        ahead = 2 * self.workers * self.batch_size
+        with cf.ThreadPoolExecutor(self.workers) as encoders:
+            pending: collections.deque[tuple[Job, cf.Future | None]] = collections.deque()
+            for job in self.translated(jobs):
+                future = None
+                if job.tensor is not None:
+                    future = encoders.submit(save_image, job.tensor, job.output)
+                    job.tensor = None
+                pending.append((job, future))
                 while pending and (pending[0][1] is None or pending[0][1].done() or len(pending) > ahead):
                     yield self._result(*pending.popleft())
-            if batch:
-                flush()
             while pending:
                 yield self._result(*pending.popleft())
 
