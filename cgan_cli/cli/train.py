@@ -24,6 +24,11 @@ from cgan_cli.errors import UsageError
 from cgan_cli.families import FAMILIES, Family, family_class
 from cgan_cli.trainer import Trainer
 
+# runtime options: how to run, not what to train, so they are not part of the stored config
+Device = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
+Workers = Annotated[int, typer.Option("--workers", help=WORKERS_HELP, min=0)]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")]
+
 app = typer.Typer(
     help="Train a model. `cgan train FAMILY --help` lists a family's options.",
     no_args_is_help=False,
@@ -46,9 +51,9 @@ def train(
         Path | None, typer.Option("--resume", help="Continue a run exactly from its checkpoint; no other flags needed.")
     ] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="With --resume: a new stop step.", min=1)] = None,
-    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
-    workers: Annotated[int, typer.Option("--workers", help=WORKERS_HELP, min=0)] = default_workers(),
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")] = False,
+    device: Device = "auto",
+    workers: Workers = default_workers(),
+    compile: Compile = False,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         if resume is not None:
@@ -104,24 +109,9 @@ def _family_command(cls: type[Family]) -> None:
         annotation, default = _option_for(f.name, types[f.name], f)
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default))
     params += [
-        inspect.Parameter(
-            "device",
-            inspect.Parameter.KEYWORD_ONLY,
-            default="auto",
-            annotation=Annotated[str, typer.Option("--device", help=DEVICE_HELP)],
-        ),
-        inspect.Parameter(
-            "workers",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=default_workers(),
-            annotation=Annotated[int, typer.Option("--workers", help=WORKERS_HELP, min=0)],
-        ),
-        inspect.Parameter(
-            "compile",
-            inspect.Parameter.KEYWORD_ONLY,
-            default=False,
-            annotation=Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")],
-        ),
+        inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default="auto", annotation=Device),
+        inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, default=default_workers(), annotation=Workers),
+        inspect.Parameter("compile", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Compile),
     ]
 
     @exits_cleanly
