@@ -132,6 +132,11 @@ def evaluate(
 
         weights = find_inception_weights(inception_weights)
         net = load_inception(weights, dev)
+        if wanted["is"] and not net.has_logits:
+            raise CganError(
+                f"{weights.path}: these Inception weights have no 1008-way classifier, which --is needs; use "
+                "pytorch-fid's pt_inception-2015-12-05-6726825d.pth (--inception-weights FILE)"
+            )
         feature_settings = FeatureSettings(weights.sha256, resize, dims, logits=wanted["is"])
         extractor = FeatureExtractor(net, dev, feature_settings, batch_size)
         settings.update(
