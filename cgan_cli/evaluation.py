@@ -196,3 +196,8 @@ def paired_metrics(real: Side, fake: Side, on_error: Callable[[str], None]) -> d
 def check_count(side: Side, need: int, metric: str) -> None:
     if side.count < need:
         raise UsageError(f"{metric} needs at least {need} images; {side.origin} has {side.count}")
+
+
+def require_features(side: Side, metric: str) -> None:
+    if side.kind == "stats":
+        raise UsageError(f"{metric} needs image features, but {side.origin} holds only FID statistics (μ, Σ)")

@@ -156,17 +156,11 @@ def evaluate(
             real_stats = stats[id(real_side)]
             save_stats(save_stats_to, FIDStats(real_stats[0], real_stats[1], real_side.count, dict(settings)))
         if fake_side is not None:
-            _metrics(
-                wanted,
-                real_side,
-                fake_side,
-                feats,
-                stats,
-                results,
-                settings,
-                seed,
-                (kid_subsets, kid_subset_size, is_splits),
-            )
+            params = (kid_subsets, kid_subset_size, is_splits)
+            try:
+                _metrics(wanted, real_side, fake_side, feats, stats, results, settings, seed, params)
+            except ValueError as exc:  # too few samples for a metric, and the like
+                raise CganError(str(exc)) from None
     if paired and fake_side is not None:
         for side in (real_side, fake_side):
             require_features(side, "paired metrics")
