@@ -67,9 +67,6 @@ class Checkpoint:
         start = prefix.rstrip("/") + "/"
         return {k[len(start) :]: v for k, v in self.tensors.items() if k.startswith(start)}
 
-    def has(self, prefix: str) -> bool:
-        start = prefix.rstrip("/") + "/"
-        return any(k.startswith(start) for k in self.tensors)
 
 
 def _metadata_digest(metadata: dict[str, str]) -> str:

@@ -19,7 +19,7 @@ def test_unet_256_matches_reference_size_and_dropout_layout():
     # pytorch-CycleGAN-and-pix2pix prints 54.414 M parameters for unet_256 / batch norm
     assert n_params(net) == 54_413_955
     assert sum(isinstance(m, nn.Dropout) for m in net.modules()) == 3  # num_downs - 5 inner blocks
-    assert isinstance(list(net.modules())[-1], nn.Tanh) or any(isinstance(m, nn.Tanh) for m in net.modules())
+    assert isinstance(net.model.model[-1], nn.Tanh)  # the outermost block ends in tanh: outputs in [-1, 1]
     no_drop = UNetGenerator(UNetConfig(num_downs=8, dropout=False))
     assert not any(isinstance(m, nn.Dropout) for m in no_drop.modules())
 
