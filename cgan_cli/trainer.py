@@ -63,7 +63,7 @@ class Trainer:
         self.pos = Position()
         self._stop_signal: int | None = None
         self._sums: dict[str, torch.Tensor] = {}
-        self._count = 0
+        self._counts: dict[str, int] = {}
         self._last_log = (time.perf_counter(), 0)
         self.last_saved: Path | None = None
 
@@ -102,7 +102,7 @@ class Trainer:
     def accumulate(self, losses: dict[str, torch.Tensor]) -> None:
         for k, v in losses.items():
             self._sums[k] = self._sums[k] + v.float() if k in self._sums else v.float()
-        self._count += 1
+            self._counts[k] = self._counts.get(k, 0) + 1
 
     def check_finite(self) -> None:
         if not self._sums:
@@ -121,7 +121,7 @@ class Trainer:
         now, step0 = time.perf_counter(), self._last_log[1]
         images = (self.pos.step - step0) * self.cfg.batch_size
         record: dict[str, Any] = {"step": self.pos.step, "epoch": self.pos.epoch}
-        record.update({k: round(float(v) / max(1, self._count), 6) for k, v in self._sums.items()})
+        record.update({k: round(float(v) / self._counts[k], 6) for k, v in self._sums.items()})
         record["lr"] = next(iter(self.family.optimizers.values())).param_groups[0]["lr"]
         record["img_per_s"] = round(images / max(1e-9, now - self._last_log[0]), 3)
         record["time"] = round(time.time(), 3)
@@ -129,7 +129,7 @@ class Trainer:
         log = self.run_dir / "log.jsonl"
         with open(log, "a") as f:
             f.write(line)
-        self._sums, self._count, self._last_log = {}, 0, (now, self.pos.step)
+        self._sums, self._counts, self._last_log = {}, {}, (now, self.pos.step)
         return record
 
     def write_samples(self, batch: dict[str, torch.Tensor]) -> None:
@@ -225,6 +225,7 @@ class Trainer:
             family.set_lr_factor(lr_factor(self.pos.epoch, cfg.epochs, cfg.epochs_decay))
             for batch in loader:
                 batch = {k: to_device(v, family.device) for k, v in batch.items()}
+                family.step = self.pos.step
                 losses = family.train_step(batch)
                 self.pos.step += 1
                 self.pos.index += next(iter(batch.values())).shape[0]

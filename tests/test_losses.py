@@ -17,16 +17,54 @@ def softplus(x: float) -> float:
 LOGITS = torch.tensor([[-2.0, 0.0], [0.5, 3.0]])
 
 
-def test_vanilla_is_bce_with_logits():
-    loss = GANLoss("vanilla")
+@pytest.mark.parametrize("mode", ["vanilla", "nonsat"])
+def test_discriminator_bce_with_logits(mode):
+    loss = GANLoss(mode)
     assert loss(LOGITS, real=True).item() == pytest.approx(sum(softplus(-v) for v in LOGITS.flatten().tolist()) / 4)
     assert loss(LOGITS, real=False).item() == pytest.approx(sum(softplus(v) for v in LOGITS.flatten().tolist()) / 4)
-    # the generator's non-saturating loss is the "real" target
-    assert loss(LOGITS, real=True, generator=True).item() == pytest.approx(loss(LOGITS, real=True).item())
 
 
-def test_vanilla_is_stable_for_large_logits():
-    loss = GANLoss("vanilla")
+def test_nonsat_generator_maximises_log_d():
+    # −log σ(l) = softplus(−l): the "real" target
+    v = LOGITS.flatten().tolist()
+    got = GANLoss("nonsat")(LOGITS, real=True, generator=True).item()
+    assert got == pytest.approx(sum(softplus(-x) for x in v) / 4)
+
+
+def test_vanilla_generator_is_the_saturating_minimax_loss():
+    # log(1 − σ(l)) = −softplus(l), minimised by G; its gradient vanishes as D(G(z)) → 0
+    v = LOGITS.flatten().tolist()
+    got = GANLoss("vanilla")(LOGITS, real=True, generator=True).item()
+    assert got == pytest.approx(sum(-softplus(x) for x in v) / 4)
+    logits = torch.tensor([-20.0], requires_grad=True)
+    GANLoss("vanilla")(logits, True, generator=True).backward()
+    saturating = logits.grad.abs().item()
+    logits.grad = None
+    GANLoss("nonsat")(logits, True, generator=True).backward()
+    assert saturating < 1e-6 < logits.grad.abs().item()
+
+
+@pytest.mark.parametrize("mode", ["vanilla", "nonsat", "lsgan"])
+def test_one_sided_label_smoothing_changes_only_the_real_target(mode):
+    plain, smooth = GANLoss(mode), GANLoss(mode, real_label=0.9)
+    assert smooth(LOGITS, real=False).item() == pytest.approx(plain(LOGITS, real=False).item())
+    assert smooth(LOGITS, True, generator=True).item() == pytest.approx(plain(LOGITS, True, generator=True).item())
+    v = LOGITS.flatten().tolist()
+    if mode == "lsgan":
+        want = sum((x - 0.9) ** 2 for x in v) / 4
+    else:  # BCE against 0.9: 0.9·softplus(−l) + 0.1·softplus(l)
+        want = sum(0.9 * softplus(-x) + 0.1 * softplus(x) for x in v) / 4
+    assert smooth(LOGITS, real=True).item() == pytest.approx(want)
+
+
+@pytest.mark.parametrize("mode", ["hinge", "wgangp"])
+def test_label_smoothing_is_refused_where_there_is_no_target(mode):
+    with pytest.raises(ValueError, match="label smoothing"):
+        GANLoss(mode, real_label=0.9)
+
+
+def test_bce_is_stable_for_large_logits():
+    loss = GANLoss("nonsat")
     big = torch.tensor([1e4, -1e4])
     assert torch.isfinite(loss(big, real=True)) and torch.isfinite(loss(big, real=False))
     assert loss(big, real=True).item() == pytest.approx(5e3)

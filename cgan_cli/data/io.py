@@ -165,3 +165,13 @@ def save_image(img: Image.Image | torch.Tensor, path: str | os.PathLike, quality
     with atomic_path(path) as tmp:
         img.save(tmp, format=fmt, **options)
     return path
+
+
+def save_animation(frames: list[torch.Tensor], path: str | os.PathLike, duration_ms: int, loop: bool = True) -> Path:
+    """An animated GIF of (C, H, W) frames in [-1, 1], written atomically; `loop` repeats it forever."""
+    path = Path(path)
+    images = [tensor_to_image(f) for f in frames]
+    options = {"loop": 0} if loop else {}
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, **options)
+    return path

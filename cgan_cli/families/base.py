@@ -63,10 +63,35 @@ class Translator:
     aligned_half: str  # "left" or "right": which half of an A|B file is this network's input
 
 
+@dataclass(frozen=True)
+class SampleOptions:
+    """What `cgan sample`/`interp` let a user choose."""
+
+    ema: bool = True  # the EMA generator when the checkpoint has one
+
+
+@dataclass
+class Sampler:
+    """A latent-to-image network ready for inference: `net(z, cond)` with `cond = class_vector(labels)`.
+
+    Interpolation blends z and condition vectors, so families with other conditions (domains, text)
+    plug in by supplying their own `class_vector`-like encoder.
+    """
+
+    net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    z_dim: int
+    class_names: tuple[str, ...]  # empty: unconditional
+    class_vector: Callable[[torch.Tensor], torch.Tensor]  # (N,) labels → (N, cond_dim)
+    channels: int
+    image_size: int
+    ema: bool  # the EMA weights are in use
+
+
 class Family(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     Config: ClassVar[type[TrainConfig]]
+    makes: ClassVar[str] = "translations"  # or "samples": what inference on a checkpoint produces
 
     def __init__(self, config: TrainConfig, device: torch.device, compile: bool = False) -> None:
         validate(config)
@@ -78,6 +103,7 @@ class Family(ABC):
         self.compile = compile
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.step = 0  # steps completed before the current one; the trainer keeps it
 
     # --- training -----------------------------------------------------------------------------
     @abstractmethod
@@ -169,7 +195,11 @@ class Family(ABC):
 
     @classmethod
     def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
-        raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint cannot translate images")
+        raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint cannot translate images (try cgan sample)")
+
+    @classmethod
+    def sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> Sampler:
+        raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint makes images from inputs (try cgan translate)")
 
 
 def load_net(net: nn.Module, ckpt: Checkpoint, name: str) -> None:

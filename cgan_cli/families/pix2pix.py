@@ -25,12 +25,13 @@ from cgan_cli.data.transforms import PREPROCESS, Preprocess
 from cgan_cli.device import autocast
 from cgan_cli.errors import UsageError
 from cgan_cli.families.base import Family, TranslateOptions, Translator, load_net, register
-from cgan_cli.nn.losses import GAN_LOSSES, GANLoss, gradient_penalty
+from cgan_cli.nn.losses import GANLoss, gradient_penalty
 from cgan_cli.nn.norm import NORMS, per_image_batch_norm
 from cgan_cli.nn.patchgan import PatchGANConfig, patchgan
 from cgan_cli.nn.unet import UNET_SIZES, UNetConfig, UNetGenerator
 
 NET_D = ("basic", "n_layers", "pixel")
+LOSSES = ("vanilla", "lsgan", "hinge", "wgangp")  # the reference's gan_mode names
 VALIDATION_IMAGES = 4
 
 
@@ -49,7 +50,7 @@ class Pix2PixConfig(TrainConfig):
     ndf: int = option(64, "Discriminator filters in the first conv layer.", min=1)
     norm: str = option("batch", "Normalisation layers.", choices=NORMS)
     dropout: bool = option(True, "Dropout 0.5 in the generator's inner decoder blocks (pix2pix's noise).")
-    loss: str = option("vanilla", "GAN loss.", choices=GAN_LOSSES)
+    loss: str = option("vanilla", "GAN loss (the reference's names: vanilla is BCE, non-saturating).", choices=LOSSES)
     lambda_l1: float = option(100.0, "Weight of the L1 loss between output and target.", min=0.0)
     lambda_gp: float = option(10.0, "Gradient-penalty weight (with --loss wgangp).", min=0.0)
     preprocess: str = option("resize_and_crop", "Training-time resizing and cropping.", choices=PREPROCESS)
@@ -90,7 +91,7 @@ class Pix2Pix(Family):
         self.opt_G = self.adam("G", self.G.parameters(), config.lr)
         self.opt_D = self.adam("D", self.D.parameters(), config.lr)
         self.run_G, self.run_D = self.runner("G"), self.runner("D")
-        self.gan_loss = GANLoss(config.loss)
+        self.gan_loss = GANLoss("nonsat" if config.loss == "vanilla" else config.loss)
         self._pairs = None
 
     # --- data -------------------------------------------------------------------------------

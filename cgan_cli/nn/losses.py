@@ -1,7 +1,11 @@
 """Adversarial losses shared by every family, with the conventions of pytorch-CycleGAN-and-pix2pix
-`GANLoss` (targets 1/0 for vanilla and LSGAN, ∓mean for WGAN) plus the hinge loss of Lim & Ye / Miyato
+`GANLoss` (targets 1/0 for BCE and LSGAN, ∓mean for WGAN) plus the hinge loss of Lim & Ye / Miyato
 et al., and the WGAN-GP gradient penalty of Gulrajani et al. 2017 (λ 10, interpolates between real and
 fake, as `cal_gradient_penalty(type='mixed')`) and the R1 penalty of Mescheder et al. 2018.
+
+`vanilla` is Goodfellow et al.'s minimax game: G minimises log(1 − D(G(z))), which saturates when D
+wins. `nonsat` is their non-saturating fix, G maximising log D(G(z)) — what DCGAN trains with, and what
+pytorch-CycleGAN-and-pix2pix calls `vanilla` (so pix2pix maps its `vanilla` onto `nonsat`).
 """
 
 from __future__ import annotations
@@ -11,16 +15,24 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-GAN_LOSSES = ("vanilla", "lsgan", "hinge", "wgangp")
+GAN_LOSSES = ("vanilla", "nonsat", "lsgan", "hinge", "wgangp")
+SMOOTHABLE = ("vanilla", "nonsat", "lsgan")  # losses with a real-label target that one-sided smoothing can lower
 
 
 class GANLoss:
-    """`loss(logits, real)` for the discriminator, `loss(logits, True, generator=True)` for G."""
+    """`loss(logits, real)` for the discriminator, `loss(logits, True, generator=True)` for G.
 
-    def __init__(self, mode: str) -> None:
+    `real_label` < 1 is one-sided label smoothing (Salimans et al. 2016): D's target for real images
+    only; G's target stays 1.
+    """
+
+    def __init__(self, mode: str, real_label: float = 1.0) -> None:
         if mode not in GAN_LOSSES:
             raise ValueError(f"unknown GAN loss {mode!r}; choose from {', '.join(GAN_LOSSES)}")
+        if real_label != 1.0 and mode not in SMOOTHABLE:
+            raise ValueError(f"label smoothing applies to the {', '.join(SMOOTHABLE)} losses, not {mode}")
         self.mode = mode
+        self.real_label = real_label
 
     @property
     def uses_gradient_penalty(self) -> bool:
@@ -28,11 +40,13 @@ class GANLoss:
 
     def __call__(self, logits: torch.Tensor, real: bool, generator: bool = False) -> torch.Tensor:
         logits = logits.float()
-        if self.mode == "vanilla":
-            target = torch.ones_like(logits) if real else torch.zeros_like(logits)
-            return F.binary_cross_entropy_with_logits(logits, target)
+        target = (1.0 if generator else self.real_label) if real else 0.0
+        if self.mode == "vanilla" and generator:
+            return -F.softplus(logits).mean()  # log(1 − sigmoid(l)) = −softplus(l): minimised by G
+        if self.mode in ("vanilla", "nonsat"):
+            return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
         if self.mode == "lsgan":
-            return F.mse_loss(logits, torch.full_like(logits, 1.0 if real else 0.0))
+            return F.mse_loss(logits, torch.full_like(logits, target))
         if self.mode == "hinge" and not generator:
             return F.relu(1.0 - logits).mean() if real else F.relu(1.0 + logits).mean()
         # WGAN critic and hinge generator: raise D's score of what should look real

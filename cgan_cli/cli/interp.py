@@ -1,0 +1,117 @@
+"""`cgan interp CKPT --out DIR`: walks between seeds (through z) or between classes (at a fixed seed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import torch
+import typer
+
+from cgan_cli.cli.common import DEVICE_HELP, exits_cleanly
+from cgan_cli.console import info, out
+from cgan_cli.data.grid import grid
+from cgan_cli.data.io import save_animation, save_image, write_format
+from cgan_cli.device import resolve_device
+from cgan_cli.errors import UsageError
+from cgan_cli.families import SampleOptions
+from cgan_cli.generation import latent, open_sampler, parse_seeds, render, resolve_class, truncate
+from cgan_cli.interpolation import MODES, path
+
+MAX_FRAMES = 10_000
+
+
+@exits_cleanly
+def interp(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of a sampling family (dcgan, cgan, acgan, …).")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Write the frames here, numbered.")] = None,
+    seeds: Annotated[
+        str | None, typer.Option("--seeds", help="Keyframe seeds, e.g. 1,2,3: walk through z between them.")
+    ] = None,
+    classes: Annotated[
+        str | None, typer.Option("--classes", help="Keyframe classes, e.g. cat,dog: blend the class at fixed --seed.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="With --classes: the seed held fixed.", min=0)] = 0,
+    class_: Annotated[
+        str | None, typer.Option("--class", help="With --seeds on a conditional model: the class held fixed.")
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Frames from one keyframe to the next.", min=1)] = 16,
+    mode: Annotated[str, typer.Option("--mode", help="slerp or lerp (latents; classes always blend linearly).")] = (
+        "slerp"
+    ),
+    loop: Annotated[bool, typer.Option("--loop", help="Return to the first keyframe so the walk repeats.")] = False,
+    gif: Annotated[Path | None, typer.Option("--gif", help="Also write an animated GIF of the frames.")] = None,
+    duration: Annotated[int, typer.Option("--duration", help="GIF frame duration in milliseconds.", min=1)] = 80,
+    grid_file: Annotated[Path | None, typer.Option("--grid", help="Also write the frames as a contact sheet.")] = None,
+    truncation: Annotated[
+        float, typer.Option("--truncation", help="ψ: pull latents towards the mean (1: off).", min=0.0, max=1.0)
+    ] = 1.0,
+    no_ema: Annotated[bool, typer.Option("--no-ema", help="The raw generator even if an EMA one is saved.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Frames per forward pass.", min=1)] = 64,
+    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per written file.")] = False,
+) -> None:
+    """Interpolate. Prints each written path (frames, then the GIF and grid) on stdout."""
+    if (seeds is None) == (classes is None):
+        raise UsageError("give --seeds (walk between latents) or --classes (walk between classes), one of them")
+    if out_dir is None and gif is None and grid_file is None:
+        raise UsageError("nothing to write: give --out DIR, --gif FILE and/or --grid FILE")
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
+    if grid_file is not None:
+        write_format(grid_file)
+    if gif is not None and gif.suffix.lower() != ".gif":
+        raise UsageError(f"--gif {gif}: the file name must end in .gif")
+    dev = resolve_device(device)
+    sampler = open_sampler(checkpoint, dev, SampleOptions(ema=not no_ema))
+    names = sampler.class_names
+
+    if seeds is not None:
+        keys = parse_seeds(seeds)
+        if len(keys) < 2:
+            raise UsageError("--seeds: an interpolation needs at least 2 keyframe seeds")
+        _check_frames(len(keys), steps, loop)
+        if class_ is not None and not names:
+            raise UsageError("--class: this checkpoint is unconditional (it has no classes)")
+        label = resolve_class(class_, names) if class_ is not None else 0
+        z = path(truncate(torch.stack([latent(s, sampler.z_dim) for s in keys]), truncation), steps, loop, mode)
+        cond = sampler.class_vector(torch.full((len(z),), label, device=dev)).cpu()
+        what = f"seeds {', '.join(map(str, keys))}"
+    else:
+        if not names:
+            raise UsageError("--classes: this checkpoint is unconditional (it has no classes)")
+        if class_ is not None:
+            raise UsageError("--class goes with --seeds; with --classes the class is what changes")
+        labels = [resolve_class(c.strip(), names) for c in classes.split(",") if c.strip()]
+        if len(labels) < 2:
+            raise UsageError("--classes: an interpolation needs at least 2 keyframe classes")
+        _check_frames(len(labels), steps, loop)
+        with torch.no_grad():
+            vectors = sampler.class_vector(torch.tensor(labels, device=dev)).float().cpu()
+        cond = path(vectors, steps, loop, "lerp")
+        z = truncate(latent(seed, sampler.z_dim), truncation).expand(len(cond), -1)
+        what = f"classes {', '.join(names[i] for i in labels)} at seed {seed}"
+
+    info(f"interpolating {len(z)} frames between {what}")
+    frames: list[torch.Tensor] = []
+    for i, frame in enumerate(render(sampler, z, cond, dev, batch_size)):
+        frames.append(frame)
+        if out_dir is not None:
+            _emit(save_image(frame, out_dir / f"frame-{i:05d}.png"), as_json, frame=i)
+    if gif is not None:
+        _emit(save_animation(frames, gif, duration, loop=True), as_json, kind="gif")
+    if grid_file is not None:
+        cols = steps if len(frames) > steps else len(frames)
+        _emit(save_image(grid([frames[i : i + cols] for i in range(0, len(frames), cols)]), grid_file), as_json,
+              kind="grid")  # fmt: skip
+
+
+def _check_frames(keys: int, steps: int, loop: bool) -> None:
+    frames = steps * (keys if loop else keys - 1) + (0 if loop else 1)
+    if frames > MAX_FRAMES:
+        raise UsageError(f"{frames} frames is more than {MAX_FRAMES}: use fewer --steps or keyframes")
+
+
+def _emit(written: Path, as_json: bool, **fields: object) -> None:
+    out(json.dumps({"path": str(written), **fields}) if as_json else str(written))

@@ -1,0 +1,133 @@
+"""Images from a sampling checkpoint: seeds → latents → images, shared by `sample`, `interp` and `eval`.
+
+A seed alone fixes its latent (drawn on the CPU from its own generator), so an image depends on its
+seed and class only: not on the batch it was made in, the batch size, the order, or the device.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cgan_cli.checkpoint import load_checkpoint, read_metadata
+from cgan_cli.errors import UsageError
+from cgan_cli.families import SampleOptions, Sampler, family_class
+
+MAX_SEED = 2**32 - 1
+
+
+def open_sampler(path: Path, device: torch.device, options: SampleOptions = SampleOptions()) -> Sampler:
+    """The generator of a checkpoint, rebuilt from the file alone (only its G weights are read)."""
+    meta = read_metadata(path)
+    cls = family_class(meta.get("family", "?"), path)
+    return cls.sampler(load_checkpoint(path, groups=cls.inference_groups()), device, options)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`0-63,100` → [0, …, 63, 100]; order kept, duplicates allowed (they give the same image)."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if not m:
+            raise UsageError(f"--seeds: {part!r} is not a seed or a range like 0-63")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise UsageError(f"--seeds: range {part} runs backwards")
+        if hi > MAX_SEED:
+            raise UsageError(f"--seeds: {hi} is above the largest seed {MAX_SEED}")
+        if hi - lo >= 1_000_000:
+            raise UsageError(f"--seeds: range {part} is over a million images")
+        seeds.extend(range(lo, hi + 1))
+    return seeds
+
+
+def latent(seed: int, z_dim: int) -> torch.Tensor:
+    """The latent of one seed: N(0, I) from a CPU generator seeded with it alone."""
+    return torch.randn(z_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def truncate(z: torch.Tensor, psi: float) -> torch.Tensor:
+    """The truncation trick in z-space: pull z towards the mean latent (0) by ψ, as StyleGAN does with w̄."""
+    return z * psi
+
+
+def resolve_class(text: str, names: tuple[str, ...]) -> int:
+    """A class given by name or by index."""
+    if not names:
+        raise UsageError("--class: this checkpoint is unconditional (it has no classes)")
+    if text in names:
+        return names.index(text)
+    if text.isdigit() and int(text) < len(names):
+        return int(text)
+    shown = ", ".join(names[:20]) + (" …" if len(names) > 20 else "")
+    raise UsageError(f"--class {text!r}: not a class of this checkpoint ({shown}) nor an index below {len(names)}")
+
+
+def resolve_classes(values: Iterable[str], names: tuple[str, ...]) -> list[int]:
+    values = list(values)
+    if "all" in values and "all" not in names:
+        if len(values) > 1:
+            raise UsageError("--class all cannot be combined with other classes")
+        if not names:
+            raise UsageError("--class: this checkpoint is unconditional (it has no classes)")
+        return list(range(len(names)))
+    return [resolve_class(v, names) for v in values]
+
+
+@dataclass(frozen=True)
+class Item:
+    seed: int
+    label: int | None  # None: unconditional
+
+    def rel_path(self, names: tuple[str, ...], ext: str = ".png") -> Path:
+        name = f"seed{self.seed:06d}{ext}"
+        return Path(names[self.label]) / name if self.label is not None else Path(name)
+
+
+def plan(seeds: list[int], labels: list[int], names: tuple[str, ...]) -> list[Item]:
+    """What to make: every seed for every requested class (class-major, so a grid row is a class). Without
+    --class, a conditional model gives seed s the class s mod K, so any seed range covers every class."""
+    if not names:
+        return [Item(s, None) for s in seeds]
+    if not labels:
+        return [Item(s, s % len(names)) for s in seeds]
+    return [Item(s, c) for c in labels for s in seeds]
+
+
+@torch.no_grad()
+def generate(
+    sampler: Sampler, items: list[Item], device: torch.device, batch_size: int = 32, psi: float = 1.0
+) -> Iterator[tuple[Item, torch.Tensor]]:
+    """(item, image (C, H, W) in [-1, 1] on the CPU) in order, made `batch_size` at a time in fp32."""
+    with _full_precision():
+        for i in range(0, len(items), batch_size):
+            chunk = items[i : i + batch_size]
+            z = truncate(torch.stack([latent(it.seed, sampler.z_dim) for it in chunk]), psi).to(device)
+            labels = torch.tensor([it.label or 0 for it in chunk], device=device)
+            images = sampler.net(z, sampler.class_vector(labels)).float().cpu()
+            yield from zip(chunk, images)
+
+
+@torch.no_grad()
+def render(sampler: Sampler, z: torch.Tensor, cond: torch.Tensor, device: torch.device, batch_size: int = 32):
+    """Images for given latents and condition vectors (interpolation frames), `batch_size` at a time."""
+    with _full_precision():
+        for i in range(0, len(z), batch_size):
+            yield from sampler.net(z[i : i + batch_size].to(device), cond[i : i + batch_size].to(device)).float().cpu()
+
+
+class _full_precision:
+    """TF32 convolutions on Ampere+ would change pixels between devices: keep sampling in true fp32."""
+
+    def __enter__(self) -> None:
+        self.saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+
+    def __exit__(self, *exc: object) -> None:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = self.saved

@@ -1,0 +1,146 @@
+"""The DCGAN backbone (Radford et al., ICLR 2016) and its class-conditional variants.
+
+Generator: z (100) → 1×1 → transposed convs (4×4, stride 2) doubling the side and halving the width
+from 4×4×(8·ngf) (4×4×1024 at the paper's 64×64 with ngf 128) to the image, BN + ReLU between, tanh
+out, no biases (as Radford's code and the PyTorch example). Discriminator: the mirror image, strided
+4×4 convs with LeakyReLU 0.2 and BN on every layer but the first, a 4×4 valid conv to one logit.
+Other sizes add or drop a stage (32: 4×4×(4·ngf), 128: 4×4×(8·ngf) twice, the width capped at 8·ngf).
+
+Conditioning: G joins a class vector to z (a learned embedding, or the one-hot code of ACGAN's paper);
+D either sees one-hot label maps concatenated to the image (`concat`), adds an inner product of a
+class embedding with its sum-pooled last features (`projection`, Miyato & Koyama 2018), or grows an
+auxiliary classifier head (`acgan`, Odena et al. 2017) returning logits for cross-entropy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from cgan_cli.nn.norm import init_weights
+
+IMAGE_SIZES = (32, 64, 128)
+G_CONDS = ("none", "embed", "onehot")
+D_CONDS = ("none", "concat", "projection", "acgan")
+D_NORMS = ("batch", "layer", "none")
+
+
+@dataclass(frozen=True)
+class DCGANNetConfig:
+    """Everything needed to rebuild both networks; stored (via the family config) in every checkpoint."""
+
+    image_size: int = 64
+    channels: int = 3
+    z_dim: int = 100
+    ngf: int = 128
+    ndf: int = 128
+    num_classes: int = 0
+    g_cond: str = "none"
+    embed_dim: int = 0  # width of the learned class embedding (g_cond "embed")
+    d_cond: str = "none"
+    d_norm: str = "batch"
+    spectral_norm: bool = False
+
+    @property
+    def stages(self) -> int:
+        """Stride-2 layers between 4×4 and the image side."""
+        return int(math.log2(self.image_size)) - 2
+
+    @property
+    def cond_dim(self) -> int:
+        return {"none": 0, "onehot": self.num_classes, "embed": self.embed_dim}[self.g_cond]
+
+
+def _widths(base: int, stages: int) -> list[int]:
+    """Feature widths from the 4×4 map outwards: base·8, base·4, … base (capped at base·8)."""
+    return [base * min(8, 2 ** (stages - 1 - i)) for i in range(stages)]
+
+
+class DCGANGenerator(nn.Module):
+    def __init__(self, cfg: DCGANNetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        if cfg.g_cond == "embed":
+            self.embed = nn.Embedding(cfg.num_classes, cfg.embed_dim)
+        widths = _widths(cfg.ngf, cfg.stages)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(cfg.z_dim + cfg.cond_dim, widths[0], 4, 1, 0, bias=False),  # → (w0, 4, 4)
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]  # → image
+        self.main = nn.Sequential(*layers)
+        init_weights(self)
+
+    def class_vector(self, labels: torch.Tensor) -> torch.Tensor:
+        """(N,) class indices → (N, cond_dim) conditioning vectors; blend these to interpolate classes."""
+        if self.cfg.g_cond == "embed":
+            return self.embed(labels)
+        if self.cfg.g_cond == "onehot":
+            return F.one_hot(labels, self.cfg.num_classes).to(self.embed_dtype)
+        return torch.zeros(labels.shape[0], 0, device=labels.device)
+
+    @property
+    def embed_dtype(self) -> torch.dtype:
+        return self.main[0].weight.dtype
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        """z (N, z_dim), cond (N, cond_dim) → images (N, channels, size, size) in [-1, 1]."""
+        h = z if cond is None or cond.shape[1] == 0 else torch.cat([z, cond.to(z.dtype)], 1)
+        return self.main(h[:, :, None, None])
+
+
+class DCGANDiscriminator(nn.Module):
+    """Returns (N,) real/fake logits, and for `acgan` also (N, num_classes) class logits."""
+
+    def __init__(self, cfg: DCGANNetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        widths = _widths(cfg.ndf, cfg.stages)[::-1]  # image side outwards to 4×4
+        in_ch = cfg.channels + (cfg.num_classes if cfg.d_cond == "concat" else 0)
+        layers: list[nn.Module] = [nn.Conv2d(in_ch, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), _norm(cfg.d_norm, w_out), nn.LeakyReLU(0.2, True)]
+        self.features = nn.Sequential(*layers)  # → (N, widths[-1], 4, 4)
+        self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False)
+        if cfg.d_cond == "projection":
+            self.embed = nn.Embedding(cfg.num_classes, widths[-1])
+        if cfg.d_cond == "acgan":
+            self.classifier = nn.Conv2d(widths[-1], cfg.num_classes, 4, 1, 0, bias=False)
+        init_weights(self)
+        if cfg.d_cond == "projection":
+            nn.init.xavier_uniform_(self.embed.weight)  # as SNGAN's projection D; N(0, 1) starts with huge logits
+        if cfg.spectral_norm:
+            for m in list(self.modules()):
+                if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)):
+                    spectral_norm(m)
+
+    def forward(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        if cfg.d_cond == "concat":
+            maps = F.one_hot(labels, cfg.num_classes).to(x.dtype)[:, :, None, None]
+            x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], 1)
+        h = self.features(x)
+        logits = self.head(h).flatten()  # (N,)
+        if cfg.d_cond == "projection":
+            logits = logits + (self.embed(labels) * h.sum((2, 3))).sum(1)
+        if cfg.d_cond == "acgan":
+            return logits, self.classifier(h).flatten(1)  # (N,), (N, num_classes)
+        return logits
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":  # WGAN-GP's advice: no batch statistics in a critic whose gradients are penalised
+        return nn.GroupNorm(1, channels)
+    return nn.Identity()
