@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw
+from helpers_classes import write_classes
+from PIL import Image
 from typer.testing import CliRunner
 
 from cgan_cli.checkpoint import load_checkpoint
@@ -19,22 +20,6 @@ from cgan_cli.nn import dcgan as dcgan_nets
 from cgan_cli.nn.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANNetConfig
 
 CPU = torch.device("cpu")
-COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (40, 40, 230)}
-
-
-def write_classes(root, per_class=8, size=(40, 36), seed=0):
-    """Coloured discs on black at random places: the colour is the class."""
-    import random
-
-    rng = random.Random(seed)
-    for name, colour in COLOURS.items():
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            im = Image.new("RGB", size, (10, 10, 10))
-            x, y = rng.randint(0, size[0] - 18), rng.randint(0, size[1] - 18)
-            ImageDraw.Draw(im).ellipse((x, y, x + 18, y + 18), fill=colour)
-            im.save(root / name / f"{i}.png")
-    return root
 
 
 @pytest.fixture(scope="module")
