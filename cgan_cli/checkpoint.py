@@ -68,7 +68,6 @@ class Checkpoint:
         return {k[len(start) :]: v for k, v in self.tensors.items() if k.startswith(start)}
 
 
-
 def _metadata_digest(metadata: dict[str, str]) -> str:
     fields = {k: v for k, v in metadata.items() if k != "meta_sha256"}
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
@@ -108,7 +107,10 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise CheckpointError(f"{path}: not a readable .safetensors checkpoint ({_short(exc)})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: a .safetensors file, but not a cgan checkpoint (no cgan metadata)")
-    if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+    version = meta.get("format_version", "0")
+    if not version.isdigit():
+        raise CheckpointError(f"{path}: damaged checkpoint metadata (format version {version[:20]!r})")
+    if int(version) > FORMAT_VERSION:
         raise CheckpointError(f"{path}: written by a newer cgan (format {meta['format_version']}); upgrade cgan")
     if meta.get("meta_sha256") != _metadata_digest(meta):
         raise CheckpointError(f"{path}: checksum mismatch in the metadata: the file was modified or damaged")

@@ -77,7 +77,7 @@ def resolve_classes(values: Iterable[str], names: tuple[str, ...]) -> list[int]:
         if not names:
             raise UsageError("--class: this checkpoint is unconditional (it has no classes)")
         return list(range(len(names)))
-    return [resolve_class(v, names) for v in values]
+    return list(dict.fromkeys(resolve_class(v, names) for v in values))  # a class named twice is one class
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,16 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Spherical interpolation (Shoemake 1985; White 2016 for GAN latents): keeps Gaussian latents at a
     typical norm, where linear blends pass through the low-norm middle the generator rarely saw."""
-    na, nb = a / a.norm(), b / b.norm()
-    omega = torch.arccos(torch.clamp((na * nb).sum(), -1.0, 1.0))
-    if float(omega.abs()) < 1e-4:  # (anti)parallel within float error: the lerp is the limit
+    a64, b64 = a.double(), b.double()  # float64: the angle of near-(anti)parallel vectors is all rounding
+    norms = a64.norm() * b64.norm()
+    if float(norms) < 1e-12:  # a zero latent (truncation ψ = 0) has no direction
         return lerp(a, b, t)
+    omega = torch.arccos(torch.clamp((a64 * b64).sum() / norms, -1.0, 1.0))
     s = torch.sin(omega)
-    return torch.sin((1 - t) * omega) / s * a + torch.sin(t * omega) / s * b
+    if float(s) < 1e-6:  # (anti)parallel: the great circle is undefined or degenerate; lerp is the limit
+        return lerp(a, b, t)
+    wa, wb = torch.sin((1 - t) * omega) / s, torch.sin(t * omega) / s
+    return (wa * a64 + wb * b64).to(a.dtype)
 
 
 def path(keys: torch.Tensor, steps: int, loop: bool = False, mode: str = "lerp") -> torch.Tensor:

@@ -28,6 +28,10 @@ def exits_cleanly(fn: F) -> F:
         except KeyboardInterrupt:
             error("interrupted")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except OSError as exc:  # an output that cannot be written, a disk that filled up
+            where = f"{exc.filename}: " if exc.filename else ""
+            error(f"{where}{exc.strerror or exc}")
+            raise typer.Exit(int(ExitCode.FAILURE)) from None
         except torch.OutOfMemoryError:
             error("out of memory on the device: try a smaller --batch-size or image size, or --device cpu")
             raise typer.Exit(int(ExitCode.FAILURE)) from None

@@ -32,9 +32,12 @@ def interp(
     classes: Annotated[
         str | None, typer.Option("--classes", help="Keyframe classes, e.g. cat,dog: blend the class at fixed --seed.")
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="With --classes: the seed held fixed.", min=0)] = 0,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="With --classes: the seed held fixed (default 0).", min=0)
+    ] = None,
     class_: Annotated[
-        str | None, typer.Option("--class", help="With --seeds on a conditional model: the class held fixed.")
+        str | None,
+        typer.Option("--class", help="With --seeds: the class held fixed (default: the first seed's, as in sample)."),
     ] = None,
     steps: Annotated[int, typer.Option("--steps", help="Frames from one keyframe to the next.", min=1)] = 16,
     mode: Annotated[str, typer.Option("--mode", help="slerp or lerp (latents; classes always blend linearly).")] = (
@@ -72,9 +75,12 @@ def interp(
         if len(keys) < 2:
             raise UsageError("--seeds: an interpolation needs at least 2 keyframe seeds")
         _check_frames(len(keys), steps, loop)
+        if seed is not None:
+            raise UsageError("--seed goes with --classes; with --seeds the seeds are the keyframes")
         if class_ is not None and not names:
             raise UsageError("--class: this checkpoint is unconditional (it has no classes)")
-        label = resolve_class(class_, names) if class_ is not None else 0
+        # the class `cgan sample` gives the first seed, unless told otherwise
+        label = resolve_class(class_, names) if class_ is not None else keys[0] % max(1, len(names))
         z = path(truncate(torch.stack([latent(s, sampler.z_dim) for s in keys]), truncation), steps, loop, mode)
         cond = sampler.class_vector(torch.full((len(z),), label, device=dev)).cpu()
         what = f"seeds {', '.join(map(str, keys))}"
@@ -90,6 +96,7 @@ def interp(
         with torch.no_grad():
             vectors = sampler.class_vector(torch.tensor(labels, device=dev)).float().cpu()
         cond = path(vectors, steps, loop, "lerp")
+        seed = seed or 0
         z = truncate(latent(seed, sampler.z_dim), truncation).expand(len(cond), -1)
         what = f"classes {', '.join(names[i] for i in labels)} at seed {seed}"
 

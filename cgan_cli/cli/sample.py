@@ -86,8 +86,8 @@ def sample(
             else:
                 out(str(path))
     if grid_file is not None:
-        save_image(grid(list(sheet.values()) if names else _square(sheet[None])), grid_file)
-        info(f"wrote contact sheet {grid_file}")
+        rows = [sheet[k] for k in (sorted(sheet) if not classes else sheet)] if names else _square(sheet[None])
+        out(str(save_image(grid(rows), grid_file)))
 
 
 def _keep(stream, sheet: dict, on: bool):
