@@ -7,9 +7,10 @@ features from one shared Inception pass per side; paired metrics compare files b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from cgan_cli.metrics.features import FeatureExtractor, cache_key, quantise, rea
 from cgan_cli.metrics.stats import FIDStats, is_stats_file, load_stats
 from cgan_cli.translation import Job, TranslationRun
 
+if TYPE_CHECKING:
+    from cgan_cli.metrics.lpips import LPIPS
+
 ORDER = (
     "fid",
     "kid_mean",
@@ -38,8 +42,9 @@ ORDER = (
     "psnr",
     "ssim",
     "l1",
+    "lpips",
 )
-PAIRED = ("psnr", "ssim", "l1")
+PAIRED = ("psnr", "ssim", "l1", "lpips")
 
 
 @dataclass
@@ -158,16 +163,31 @@ def features_of(
     return feats
 
 
-def paired_metrics(real: Side, fake: Side, on_error: Callable[[str], None]) -> dict[str, float]:
+def paired_metrics(
+    real: Side,
+    fake: Side,
+    on_error: Callable[[str], None],
+    metrics: Iterable[str] | None = None,
+    lpips: LPIPS | None = None,
+) -> dict[str, float]:
+    """Means over the files sharing a relative path of `metrics` (default: psnr, ssim, l1, and lpips when an
+    `lpips` network is given). A pair that cannot be compared (sizes differ, too small) is reported and skipped."""
     from cgan_cli.metrics.paired import l1, psnr, ssim
 
+    if metrics is None:
+        metrics = ("psnr", "ssim", "l1", "lpips") if lpips is not None else ("psnr", "ssim", "l1")
+    wanted = tuple(metrics)
+    if unknown := set(wanted) - set(PAIRED):
+        raise ValueError(f"unknown paired metrics: {', '.join(sorted(unknown))}")
+    if "lpips" in wanted and lpips is None:
+        raise ValueError("paired metric lpips needs an LPIPS network")
     for side in (real, fake):
         if side.restart is not None:
             side.restart()
     real_by_key = dict(real.loaders)
     if not any(k in real_by_key for k, _ in fake.loaders):
         raise CganError(f"paired metrics: {real.origin} and {fake.origin} share no relative paths")
-    sums = {"psnr": 0.0, "ssim": 0.0, "l1": 0.0}
+    sums = dict.fromkeys(wanted, 0.0)
     count = 0
     for key, load in fake.loaders:  # every fake in order: generated sides are one ordered stream
         try:
@@ -183,10 +203,21 @@ def paired_metrics(real: Side, fake: Side, on_error: Callable[[str], None]) -> d
             continue
         ta = torch.from_numpy(np.asarray(a, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
         tb = torch.from_numpy(np.asarray(b, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
-        p = float(psnr(ta, tb)[0])
-        sums["psnr"] += min(p, 100.0)  # identical images: cap the infinite PSNR for the average
-        sums["ssim"] += float(ssim(ta, tb)[0])
-        sums["l1"] += float(l1(ta, tb)[0])
+        try:  # every value of a pair first: a pair counts for all metrics or for none
+            values = {}
+            if "psnr" in wanted:
+                values["psnr"] = min(float(psnr(ta, tb)[0]), 100.0)  # identical images: cap the infinite PSNR
+            if "ssim" in wanted:
+                values["ssim"] = float(ssim(ta, tb)[0])
+            if "l1" in wanted:
+                values["l1"] = float(l1(ta, tb)[0])
+            if "lpips" in wanted:
+                values["lpips"] = lpips.images(a, b)
+        except ValueError as exc:  # images too small for SSIM's window or LPIPS' network
+            on_error(f"{key}: {exc}; skipped")
+            continue
+        for k, v in values.items():
+            sums[k] += v
         count += 1
     if not count:
         raise CganError("paired metrics: no pair could be compared")

@@ -31,6 +31,7 @@ from cgan_cli.metrics.features import RESIZE_MODES, FeatureExtractor, FeatureSet
 from cgan_cli.metrics.stats import FIDStats, save_stats
 
 DIMS = (64, 192, 768, 2048)
+LPIPS_NETS = ("alex", "vgg")
 
 
 def _flag(name: str, help: str) -> typer.models.OptionInfo:
@@ -51,6 +52,13 @@ def evaluate(
     psnr: Annotated[bool, _flag("psnr", "PSNR of files sharing a relative path.")] = False,
     ssim: Annotated[bool, _flag("ssim", "SSIM (Gaussian window) of files sharing a relative path.")] = False,
     l1: Annotated[bool, _flag("l1", "Mean absolute difference of files sharing a relative path.")] = False,
+    lpips: Annotated[
+        bool, _flag("lpips", "LPIPS (the lpips package's v0.1 numbers) of files sharing a relative path.")
+    ] = False,
+    lpips_net: Annotated[str | None, typer.Option("--lpips-net", help="LPIPS backbone: alex (default) or vgg.")] = None,
+    lpips_weights: Annotated[
+        Path | None, typer.Option("--lpips-weights", help="LPIPS weights file (.safetensors; see README).")
+    ] = None,
     dims: Annotated[int, typer.Option("--dims", help="Inception feature layer: 64, 192, 768 or 2048.")] = 2048,
     resize: Annotated[str, typer.Option("--resize", help="pytorch-fid (bilinear) or clean (PIL bicubic).")] = (
         "pytorch-fid"
@@ -82,13 +90,15 @@ def evaluate(
 ) -> None:
     """Compare two image sets. Prints `name: value` lines (or --json); exit 1 if an image could not be read."""
     wanted = {"fid": fid, "kid": kid, "is": inception_score, "pr": pr or prdc, "dc": prdc}
-    paired = [m for m, on in zip(PAIRED, (psnr, ssim, l1)) if on]
+    paired = [m for m, on in zip(PAIRED, (psnr, ssim, l1, lpips), strict=True) if on]
     if not any(wanted.values()) and not paired and save_stats_to is None:
         wanted["fid"] = True
     if dims not in DIMS:
         raise UsageError(f"--dims must be one of {', '.join(map(str, DIMS))} (got {dims})")
     if resize not in RESIZE_MODES:
         raise UsageError(f"--resize must be one of {', '.join(RESIZE_MODES)} (got {resize!r})")
+    if lpips_net is not None and lpips_net not in LPIPS_NETS:
+        raise UsageError(f"--lpips-net must be one of {', '.join(LPIPS_NETS)} (got {lpips_net!r})")
     if fake is None and (any(wanted.values()) and save_stats_to is None or paired):
         raise UsageError("FAKE is required unless you only --save-stats of REAL")
     dev = resolve_device(device)
@@ -114,6 +124,15 @@ def evaluate(
             real_side = folder_side(Path(real), "right" if input_half == "left" else "left")
     elif aligned or inputs is not None or n is not None:
         raise UsageError("--aligned, --inputs and -n apply when FAKE is a checkpoint")
+    lpips_model, lpips_settings = None, {}
+    if lpips:  # before any long pass: missing or bad weights fail at once
+        from cgan_cli.metrics.lpips import find_lpips_weights, load_lpips
+
+        lpips_found = find_lpips_weights(lpips_weights, lpips_net)
+        lpips_model = load_lpips(lpips_found, dev)
+        if not lpips_found.official:
+            warn("these LPIPS weights are not the published ones: their values compare with nobody else's")
+        lpips_settings = lpips_found.settings()
 
     # --- Inception features -------------------------------------------------------------------
     results: dict[str, float] = {}
@@ -164,7 +183,8 @@ def evaluate(
     if paired and fake_side is not None:
         for side in (real_side, fake_side):
             require_features(side, "paired metrics")
-        values = paired_metrics(real_side, fake_side, on_error)
+        settings.update(lpips_settings)
+        values = paired_metrics(real_side, fake_side, on_error, paired, lpips_model)
         results.update({k: values[k] for k in paired})
 
     if as_json:
