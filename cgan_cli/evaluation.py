@@ -132,6 +132,34 @@ def translated_side(
     return side, translator.aligned_half
 
 
+def checkpoint_makes(ckpt_path: Path) -> str:
+    """What a checkpoint's family produces at inference: "translations" or "samples"."""
+    meta = read_metadata(ckpt_path)
+    return family_class(meta.get("family", "?"), ckpt_path).makes
+
+
+def sampled_side(ckpt_path: Path, device: torch.device, count: int, batch_size: int) -> Side:
+    """`count` images a sampling checkpoint makes from seeds 0…count−1 (a conditional model gives seed s
+    the class s mod K, so classes are balanced), generated lazily in order, exactly as `cgan sample -n`."""
+    from cgan_cli.generation import generate, open_sampler, plan
+
+    sampler = open_sampler(ckpt_path, device)
+    items = plan(list(range(count)), [], sampler.class_names)
+    items.sort(key=lambda it: it.rel_path(sampler.class_names).as_posix())  # a folder of them lists in this order
+    state: dict[str, Iterator] = {}
+
+    def restart() -> None:
+        state["stream"] = generate(sampler, items, device, batch_size)
+
+    def next_image() -> Image.Image:
+        _, image = next(state["stream"])
+        return quantise(image)
+
+    restart()
+    loaders = [(_key(item.rel_path(sampler.class_names)), next_image) for item in items]
+    return Side(str(ckpt_path), "checkpoint", loaders, restart=restart)
+
+
 def features_of(
     side: Side,
     extractor: FeatureExtractor,

@@ -20,11 +20,13 @@ from cgan_cli.evaluation import (
     ORDER,
     PAIRED,
     Side,
+    checkpoint_makes,
     features_of,
     folder_side,
     open_side,
     paired_metrics,
     require_features,
+    sampled_side,
     translated_side,
 )
 from cgan_cli.metrics.features import RESIZE_MODES, FeatureExtractor, FeatureSettings
@@ -70,7 +72,10 @@ def evaluate(
         Path | None, typer.Option("--save-stats", help="Write REAL's FID statistics (μ, Σ, count) to FILE.")
     ] = None,
     cache: Annotated[bool, typer.Option("--cache", help="Reuse features of unchanged folders.")] = False,
-    n: Annotated[int | None, typer.Option("-n", help="With a checkpoint FAKE: images to generate.", min=1)] = None,
+    n: Annotated[
+        int | None,
+        typer.Option("-n", help="With a checkpoint FAKE: images to make (sampling default: as many as REAL).", min=1),
+    ] = None,
     inputs: Annotated[
         Path | None, typer.Option("--inputs", help="With a translation checkpoint: the images to translate.")
     ] = None,
@@ -111,7 +116,11 @@ def evaluate(
     # --- the two sides ------------------------------------------------------------------------
     real_side = open_side(real, "real")
     fake_side: Side | None = open_side(fake, "fake") if fake is not None else None
-    if fake_side is not None and fake_side.kind == "checkpoint":
+    if fake_side is not None and fake_side.kind == "checkpoint" and checkpoint_makes(Path(fake)) == "samples":
+        if aligned or inputs is not None:
+            raise UsageError("--aligned and --inputs apply to translation checkpoints; this one samples from noise")
+        fake_side = sampled_side(Path(fake), dev, n or real_side.count, batch_size)
+    elif fake_side is not None and fake_side.kind == "checkpoint":
         source = inputs or (Path(real) if aligned else None)
         if source is None:
             raise UsageError(
