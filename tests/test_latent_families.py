@@ -321,3 +321,17 @@ def test_conditional_families_need_class_folders(tmp_path):
 
 def test_widths_are_capped_at_eight_times_the_base():
     assert dcgan_nets._widths(16, 5) == [128, 128, 64, 32, 16]
+
+
+@pytest.mark.parametrize("loss", ["vanilla", "nonsat", "lsgan", "hinge", "wgangp"])
+@pytest.mark.parametrize(
+    "family", [("dcgan", DCGAN, DCGANConfig), ("cgan", CGAN, CGANConfig), ("acgan", ACGAN, ACGANConfig)]
+)
+def test_every_loss_trains_every_family(family, loss, classes_dir):
+    _, cls, cfg_cls = family
+    fam = cls(tiny(cfg_cls, classes_dir, loss=loss, r1=1.0 if loss == "hinge" else 0.0), CPU)
+    ds = fam.dataset()
+    batch = {k: torch.stack([ds[(i, 0)][k] for i in range(6)]) for k in ("image", "label")}
+    losses = fam.train_step(batch)
+    assert ("D_gp" in losses) == (loss == "wgangp") and ("D_cls" in losses) == (cls is ACGAN)
+    assert all(torch.isfinite(v) for v in losses.values())

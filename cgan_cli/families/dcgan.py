@@ -197,7 +197,7 @@ class LatentGAN(Family):
             losses["D_cls"] = (cls_real + cls_fake).detach()
         if self.gan_loss.uses_gradient_penalty:
             with autocast(self.device):
-                gp = gradient_penalty(lambda x: self.run_D(x, labels), real, fake, cfg.lambda_gp)
+                gp = gradient_penalty(lambda x: _adversarial(self.run_D(x, labels)), real, fake, cfg.lambda_gp)
             loss_d = loss_d + gp
             losses["D_gp"] = gp.detach()
         if cfg.r1:
@@ -258,3 +258,8 @@ class DCGAN(LatentGAN):
     name = "dcgan"
     summary = "Unconditional DCGAN (Radford et al. 2016): images from noise."
     Config = DCGANConfig
+
+
+def _adversarial(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """The real/fake logits of D's output (ACGAN's D also returns class logits)."""
+    return out[0] if isinstance(out, tuple) else out
