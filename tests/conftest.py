@@ -35,3 +35,25 @@ def tiny_config(paired: Path, **overrides) -> Pix2PixConfig:
     )
     values.update(overrides)
     return Pix2PixConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def classes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from helpers_classes import write_classes
+
+    return write_classes(tmp_path_factory.mktemp("classes"), per_class=4)
+
+
+def tiny_family_config(name: str, demo_dir: Path, classes_dir: Path):
+    """Every registered family at toy size: the real architecture, scaled down (a new family adds a line)."""
+    from cgan_cli.families import family_class
+
+    latent = {"image_size": 32, "ngf": 8, "ndf": 8, "batch_size": 4}
+    configs = {
+        "pix2pix": lambda: tiny_config(demo_dir),
+        "dcgan": lambda: {"images": str(classes_dir), **latent},
+        "cgan": lambda: {"classes": str(classes_dir), **latent},
+        "acgan": lambda: {"classes": str(classes_dir), **latent},
+    }
+    made = configs[name]()
+    return family_class(name).Config(**made) if isinstance(made, dict) else made

@@ -81,14 +81,17 @@ def test_init_is_normal_0_02():
     assert bn_scales.mean().item() == pytest.approx(1.0, abs=0.01)
 
 
-def test_every_registered_family_trains_one_step(demo_dir):
+def test_every_registered_family_trains_one_step(demo_dir, classes_dir):
     """timm-style: every registered family builds from its defaults plus tiny sizes and runs a step."""
+    from torch.utils.data import default_collate
+
     from cgan_cli.families import FAMILIES, create
-    from tests.conftest import tiny_config
+    from tests.conftest import tiny_family_config
 
     for name in FAMILIES:
-        family = create(name, tiny_config(demo_dir), torch.device("cpu"))
-        batch = family.validation_batch()
+        family = create(name, tiny_family_config(name, demo_dir, classes_dir), torch.device("cpu"))
+        data = family.dataset()
+        batch = default_collate([data[(i, i)] for i in range(2)])
         before = {k: v.clone() for k, v in family.nets["G"].state_dict().items()}
         losses = family.train_step(batch)
         assert losses and all(torch.isfinite(v) for v in losses.values())

@@ -17,64 +17,32 @@ import torch.nn.functional as F
 from torch import nn
 
 from cgan_cli.checkpoint import Checkpoint
-from cgan_cli.config import TrainConfig, option
+from cgan_cli.config import option
 from cgan_cli.data.grid import grid
 from cgan_cli.data.io import to_tensor
 from cgan_cli.data.paired import DIRECTIONS, PairedDataset, find_pairs, load_pair
-from cgan_cli.data.transforms import PREPROCESS, Preprocess
 from cgan_cli.device import autocast
-from cgan_cli.errors import UsageError
 from cgan_cli.families.base import Family, TranslateOptions, Translator, load_net, register
-from cgan_cli.nn.losses import GANLoss, gradient_penalty
-from cgan_cli.nn.norm import NORMS, per_image_batch_norm
-from cgan_cli.nn.patchgan import PatchGANConfig, patchgan
-from cgan_cli.nn.unet import UNET_SIZES, UNetConfig, UNetGenerator
+from cgan_cli.families.image_translation import ImageTranslationConfig, build_generator
+from cgan_cli.nn.losses import gradient_penalty
+from cgan_cli.nn.norm import per_image_batch_norm
+from cgan_cli.nn.patchgan import patchgan
+from cgan_cli.nn.resnet import ResNetConfig
+from cgan_cli.nn.unet import UNetConfig
 
-NET_D = ("basic", "n_layers", "pixel")
-LOSSES = ("vanilla", "lsgan", "hinge", "wgangp")  # the reference's gan_mode names
 VALIDATION_IMAGES = 4
 
 
 @dataclass
-class Pix2PixConfig(TrainConfig):
+class Pix2PixConfig(ImageTranslationConfig):
     paired: str = option(
         "", "Paired dataset: aligned A|B files (DIR/train or DIR itself), or DIR/A + DIR/B.", required=True, path=True
     )
     direction: str = option("AtoB", "AtoB: learn A → B; BtoA: learn B → A.", choices=DIRECTIONS)
-    input_nc: int = option(3, "Input channels (1 or 3).", min=1, max=3)
-    output_nc: int = option(3, "Output channels (1 or 3).", min=1, max=3)
-    net_g: str = option("unet_256", "Generator: U-Net with log2(size) downsamplings.", choices=tuple(UNET_SIZES))
-    net_d: str = option("basic", "Discriminator: basic (70×70 PatchGAN), n_layers, pixel (1×1).", choices=NET_D)
-    n_layers_d: int = option(3, "Conv layers of the n_layers discriminator.", min=1, max=8)
-    ngf: int = option(64, "Generator filters in the last conv layer.", min=1)
-    ndf: int = option(64, "Discriminator filters in the first conv layer.", min=1)
-    norm: str = option("batch", "Normalisation layers.", choices=NORMS)
-    dropout: bool = option(True, "Dropout 0.5 in the generator's inner decoder blocks (pix2pix's noise).")
-    loss: str = option("vanilla", "GAN loss (the reference's names: vanilla is BCE, non-saturating).", choices=LOSSES)
     lambda_l1: float = option(100.0, "Weight of the L1 loss between output and target.", min=0.0)
-    lambda_gp: float = option(10.0, "Gradient-penalty weight (with --loss wgangp).", min=0.0)
-    preprocess: str = option("resize_and_crop", "Training-time resizing and cropping.", choices=PREPROCESS)
-    load_size: int = option(286, "Resize to this size (width for scale_width) before cropping.", min=1)
-    crop_size: int = option(256, "Random crop size.", min=1)
-    flip: bool = option(True, "Random horizontal flips (the same on A and B).")
 
-    def unet(self) -> UNetConfig:
-        return UNetConfig(self.input_nc, self.output_nc, self.ngf, UNET_SIZES[self.net_g], self.norm, self.dropout)
-
-    def patchgan(self) -> PatchGANConfig:
-        layers = {"basic": 3, "n_layers": self.n_layers_d, "pixel": 0}[self.net_d]
-        return PatchGANConfig(self.input_nc + self.output_nc, self.ndf, layers, self.norm)
-
-    def preprocessing(self) -> Preprocess:
-        return Preprocess(self.preprocess, self.load_size, self.crop_size, self.flip, self.unet().multiple)
-
-    def check(self) -> None:
-        for flag, nc in (("--input-nc", self.input_nc), ("--output-nc", self.output_nc)):
-            if nc not in (1, 3):
-                raise UsageError(f"{flag} must be 1 or 3 (got {nc})")
-        multiple = self.unet().multiple
-        if "crop" in self.preprocess and self.crop_size % multiple:
-            raise UsageError(f"--crop-size {self.crop_size} must be a multiple of {multiple} for --net-g {self.net_g}")
+    def unet(self) -> UNetConfig | ResNetConfig:
+        return self.generator(self.input_nc, self.output_nc)
 
 
 @register
@@ -86,12 +54,12 @@ class Pix2Pix(Family):
 
     def __init__(self, config: Pix2PixConfig, device: torch.device, compile: bool = False) -> None:
         super().__init__(config, device, compile)
-        self.G = self.add_net("G", UNetGenerator(config.unet()))
-        self.D = self.add_net("D", patchgan(config.patchgan()))
+        self.G = self.add_net("G", build_generator(config.unet()))
+        self.D = self.add_net("D", patchgan(config.patchgan(config.input_nc + config.output_nc)))
         self.opt_G = self.adam("G", self.G.parameters(), config.lr)
         self.opt_D = self.adam("D", self.D.parameters(), config.lr)
         self.run_G, self.run_D = self.runner("G"), self.runner("D")
-        self.gan_loss = GANLoss("nonsat" if config.loss == "vanilla" else config.loss)
+        self.gan_loss = config.gan_loss()
         self._pairs = None
 
     # --- data -------------------------------------------------------------------------------
@@ -174,7 +142,7 @@ class Pix2Pix(Family):
     @classmethod
     def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
         cfg = cls.config_from(ckpt)
-        net = UNetGenerator(cfg.unet())
+        net = build_generator(cfg.unet())
         load_net(net, ckpt, "G")
         net.eval()
         if options.image_stats:
