@@ -59,6 +59,10 @@ def translate(
             "the running statistics of training).",
         ),
     ] = False,
+    direction: Annotated[
+        str | None,
+        typer.Option("--direction", help="AtoB or BtoA: which generator of a two-way model (CycleGAN; default AtoB)."),
+    ] = None,
     ext: Annotated[str, typer.Option("--ext", help="Output format: png, jpg or webp.")] = "png",
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave outputs that already exist alone.")
@@ -81,12 +85,16 @@ def translate(
         ext = "jpg"
     if ext not in EXTENSIONS:
         raise UsageError(f"--ext must be one of {', '.join(EXTENSIONS)} (got {ext!r})")
+    if direction is not None and direction not in ("AtoB", "BtoA"):
+        raise UsageError(f"--direction must be AtoB or BtoA (got {direction!r})")
     target_size = parse_size(size)
     meta = read_metadata(checkpoint)
     cls = family_class(meta.get("family", "?"), checkpoint)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint, groups=cls.inference_groups())
-    translator = cls.translator(ckpt, dev, TranslateOptions(dropout=dropout, image_stats=image_stats))
+    translator = cls.translator(
+        ckpt, dev, TranslateOptions(dropout=dropout, image_stats=image_stats, direction=direction)
+    )
     torch.manual_seed(seed)
 
     items, problems = expand_inputs(inputs)

@@ -22,6 +22,7 @@ from cgan_cli.data.grid import grid
 from cgan_cli.data.io import to_tensor
 from cgan_cli.data.paired import DIRECTIONS, PairedDataset, find_pairs, load_pair
 from cgan_cli.device import autocast
+from cgan_cli.errors import UsageError
 from cgan_cli.families.base import Family, TranslateOptions, Translator, load_net, register
 from cgan_cli.families.image_translation import ImageTranslationConfig, build_generator
 from cgan_cli.nn.losses import gradient_penalty
@@ -142,6 +143,8 @@ class Pix2Pix(Family):
     @classmethod
     def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
         cfg = cls.config_from(ckpt)
+        if options.direction not in (None, cfg.direction):
+            raise UsageError(f"{ckpt.path}: this pix2pix model was trained {cfg.direction} only")
         net = build_generator(cfg.unet())
         load_net(net, ckpt, "G")
         net.eval()

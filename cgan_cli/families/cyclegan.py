@@ -1,0 +1,213 @@
+"""CycleGAN (Zhu et al., ICCV 2017), following junyanz/pytorch-CycleGAN-and-pix2pix `cycle_gan_model.py`.
+
+G_A: A → B and G_B: B → A (ResNet, 9 blocks, ngf 64, instance norm, no dropout), D_A judges B-domain
+images and D_B A-domain images (70×70 PatchGAN, ndf 64, instance norm). Losses: LSGAN, cycle
+consistency λ_A = λ_B = 10, identity 0.5·λ (G_A(B) ≈ B, G_B(A) ≈ A). Each D sees fakes through an
+image pool of 50 and its loss is halved. One Adam for both generators and one for both
+discriminators: lr 2e-4, betas (0.5, 0.999), batch 1, 100 epochs + 100 of linear decay, load 286 →
+random crop 256 with flips, N(0, 0.02) init. Step order as the reference: G first (with both Ds
+frozen), then both Ds.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from cgan_cli.checkpoint import Checkpoint
+from cgan_cli.config import option
+from cgan_cli.data.grid import grid
+from cgan_cli.data.unpaired import Domains, UnpairedDataset, find_domains, load_domain_image
+from cgan_cli.device import autocast
+from cgan_cli.errors import DataError, UsageError
+from cgan_cli.families.base import Family, TranslateOptions, Translator, load_net, register
+from cgan_cli.families.image_translation import LOSSES, ImageTranslationConfig, build_generator
+from cgan_cli.nn.losses import gradient_penalty
+from cgan_cli.nn.norm import NORMS, per_image_batch_norm
+from cgan_cli.nn.patchgan import patchgan
+from cgan_cli.nn.pool import ImagePool
+
+VALIDATION_IMAGES = 4
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+@dataclass
+class CycleGANConfig(ImageTranslationConfig):
+    unpaired: str = option("", "Unpaired dataset: DIR/trainA and DIR/trainB (testA/testB for samples).", path=True)
+    domain_a: str = option("", "Domain A folder (instead of --unpaired).", path=True)
+    domain_b: str = option("", "Domain B folder (instead of --unpaired).", path=True)
+    net_g: str = option("resnet_9blocks", "Generator: resnet_Nblocks, or a U-Net with log2(size) downsamplings.",
+                        choices=ImageTranslationConfig.__dataclass_fields__["net_g"].metadata["choices"])  # fmt: skip
+    norm: str = option("instance", "Normalisation layers.", choices=NORMS)
+    dropout: bool = option(False, "Dropout 0.5 in the generator's residual blocks.")
+    loss: str = option("lsgan", "GAN loss (the reference's names: vanilla is BCE, non-saturating).", choices=LOSSES)
+    lambda_a: float = option(10.0, "Weight of the A → B → A cycle loss.", min=0.0)
+    lambda_b: float = option(10.0, "Weight of the B → A → B cycle loss.", min=0.0)
+    lambda_identity: float = option(0.5, "Identity loss weight, relative to the cycle weights (0: off).", min=0.0)
+    pool_size: int = option(50, "Fakes kept per discriminator's image pool (0: no pool).", min=0)
+
+    def check(self) -> None:
+        super().check()
+        if not self.unpaired and not (self.domain_a and self.domain_b):
+            raise UsageError("give --unpaired DIR (with trainA/ and trainB/) or both --domain-a and --domain-b")
+        if self.lambda_identity > 0 and self.input_nc != self.output_nc:
+            raise UsageError("--lambda-identity needs --input-nc equal to --output-nc (G_A(B) must look like B)")
+
+    def find(self, split: str = "train") -> Domains:
+        explicit = self.domain_a or self.domain_b
+        return find_domains(
+            Path(self.unpaired) if self.unpaired and not explicit else None,
+            Path(self.domain_a) if explicit else None,
+            Path(self.domain_b) if explicit else None,
+            split,
+        )
+
+
+@register
+class CycleGAN(Family):
+    name = "cyclegan"
+    summary = "Unpaired image-to-image translation (Zhu et al. 2017): two ResNet generators, cycle loss."
+    Config = CycleGANConfig
+    config: CycleGANConfig
+
+    def __init__(self, config: CycleGANConfig, device: torch.device, compile: bool = False) -> None:
+        super().__init__(config, device, compile)
+        a, b = config.input_nc, config.output_nc
+        self.G_A = self.add_net("G_A", build_generator(config.generator(a, b)))
+        self.G_B = self.add_net("G_B", build_generator(config.generator(b, a)))
+        self.D_A = self.add_net("D_A", patchgan(config.patchgan(b)))  # real B vs G_A(A)
+        self.D_B = self.add_net("D_B", patchgan(config.patchgan(a)))  # real A vs G_B(B)
+        self.opt_G = self.adam("G", itertools.chain(self.G_A.parameters(), self.G_B.parameters()), config.lr)
+        self.opt_D = self.adam("D", itertools.chain(self.D_A.parameters(), self.D_B.parameters()), config.lr)
+        self.run = {name: self.runner(name) for name in self.nets}
+        self.gan_loss = config.gan_loss()
+        self.pool_a = ImagePool(config.pool_size, config.seed)  # fakes of domain A (G_B's), for D_B
+        self.pool_b = ImagePool(config.pool_size, config.seed + 1)  # fakes of domain B (G_A's), for D_A
+        self._domains: Domains | None = None
+
+    # --- data -------------------------------------------------------------------------------
+    def domains(self) -> Domains:
+        if self._domains is None:
+            self._domains = self.config.find("train")
+        return self._domains
+
+    def dataset(self) -> UnpairedDataset:
+        cfg = self.config
+        return UnpairedDataset(self.domains(), cfg.preprocessing(), cfg.input_nc, cfg.output_nc)
+
+    def validation_batch(self) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        try:
+            domains = cfg.find("test") if cfg.unpaired and not cfg.domain_a else self.domains()
+        except DataError:  # no testA/testB: show training images
+            domains = self.domains()
+        prep = cfg.preprocessing()
+        a = [load_domain_image(p, cfg.input_nc, prep, None) for p in domains.a[:VALIDATION_IMAGES]]
+        b = [load_domain_image(p, cfg.output_nc, prep, None) for p in domains.b[:VALIDATION_IMAGES]]
+        a, b = [t for t in a if t.shape == a[0].shape], [t for t in b if t.shape == b[0].shape]
+        n = min(len(a), len(b))
+        return {"A": torch.stack(a[:n]), "B": torch.stack(b[:n])}
+
+    # --- training ---------------------------------------------------------------------------
+    def discriminator_loss(self, name: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """The reference's `backward_D_basic`: ½ (real → real + fake → fake), plus the GP with wgangp."""
+        D = self.run[name]
+        loss = 0.5 * (self.gan_loss(D(real), real=True) + self.gan_loss(D(fake.detach()), real=False))
+        if self.gan_loss.uses_gradient_penalty:
+            loss = loss + gradient_penalty(D, real, fake, self.config.lambda_gp)
+        return loss
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        real_a, real_b = batch["A"], batch["B"]
+        run = self.run
+
+        # G_A and G_B, with both discriminators frozen
+        for D in (self.D_A, self.D_B):
+            D.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        with autocast(self.device):
+            fake_b = run["G_A"](real_a)  # G_A(A)
+            rec_a = run["G_B"](fake_b)  # G_B(G_A(A))
+            fake_a = run["G_B"](real_b)  # G_B(B)
+            rec_b = run["G_A"](fake_a)  # G_A(G_B(B))
+            loss_g_a = self.gan_loss(run["D_A"](fake_b), real=True, generator=True)
+            loss_g_b = self.gan_loss(run["D_B"](fake_a), real=True, generator=True)
+        loss_cycle_a = F.l1_loss(rec_a.float(), real_a.float()) * cfg.lambda_a
+        loss_cycle_b = F.l1_loss(rec_b.float(), real_b.float()) * cfg.lambda_b
+        loss_g = loss_g_a + loss_g_b + loss_cycle_a + loss_cycle_b
+        losses = {"G_A": loss_g_a.detach(), "G_B": loss_g_b.detach(), "cycle_A": loss_cycle_a.detach(),
+                  "cycle_B": loss_cycle_b.detach()}  # fmt: skip
+        if cfg.lambda_identity > 0:
+            with autocast(self.device):
+                idt_a = run["G_A"](real_b)  # G_A should leave B-domain images alone
+                idt_b = run["G_B"](real_a)
+            loss_idt_a = F.l1_loss(idt_a.float(), real_b.float()) * cfg.lambda_b * cfg.lambda_identity
+            loss_idt_b = F.l1_loss(idt_b.float(), real_a.float()) * cfg.lambda_a * cfg.lambda_identity
+            loss_g = loss_g + loss_idt_a + loss_idt_b
+            losses.update(idt_A=loss_idt_a.detach(), idt_B=loss_idt_b.detach())
+        loss_g.backward()
+        self.opt_G.step()
+
+        # D_A and D_B, on fakes drawn through the image pools
+        for D in (self.D_A, self.D_B):
+            D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        with autocast(self.device):
+            loss_d_a = self.discriminator_loss("D_A", real_b, self.pool_b.query(fake_b))
+            loss_d_b = self.discriminator_loss("D_B", real_a, self.pool_a.query(fake_a))
+        (loss_d_a + loss_d_b).backward()
+        self.opt_D.step()
+        losses.update(D_A=loss_d_a.detach(), D_B=loss_d_b.detach())
+        return losses
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Rows of A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))."""
+        self.train_mode(False)
+        try:
+            with autocast(self.device):
+                a, b = batch["A"], batch["B"]
+                fake_b, fake_a = self.G_A(a), self.G_B(b)
+                rec_a, rec_b = self.G_B(fake_b), self.G_A(fake_a)
+        finally:
+            self.train_mode(True)
+        cols = (a, fake_b, rec_a, b, fake_a, rec_b)
+        return grid([[c[i].float() for c in cols] for i in range(len(a))])
+
+    # --- state: the image pools are part of an exact resume -----------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = super().state_tensors()
+        tensors.update(self.pool_a.state("pool/A"))
+        tensors.update(self.pool_b.state("pool/B"))
+        return tensors
+
+    def load_state(self, ckpt: Checkpoint) -> None:
+        super().load_state(ckpt)
+        self.pool_a.load(ckpt.sub("pool/A"), self.device)
+        self.pool_b.load(ckpt.sub("pool/B"), self.device)
+
+    # --- inference --------------------------------------------------------------------------
+    @classmethod
+    def inference_groups(cls) -> tuple[str, ...]:
+        return ("net/G_A", "net/G_B")
+
+    @classmethod
+    def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
+        cfg = cls.config_from(ckpt)
+        direction = options.direction or "AtoB"
+        if direction not in DIRECTIONS:
+            raise UsageError(f"--direction must be AtoB or BtoA for a cyclegan checkpoint (got {direction!r})")
+        a, b = cfg.input_nc, cfg.output_nc
+        src, dst, name = (a, b, "G_A") if direction == "AtoB" else (b, a, "G_B")
+        net = build_generator(cfg.generator(src, dst))
+        load_net(net, ckpt, name)
+        net.eval()
+        if options.image_stats:
+            per_image_batch_norm(net)
+        net.to(device)
+        return Translator(net, src, dst, cfg.multiple, "left" if direction == "AtoB" else "right")
