@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,6 +30,9 @@ def exits_cleanly(fn: F) -> F:
         except KeyboardInterrupt:
             error("interrupted")
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+        except BrokenPipeError:  # `cgan … | head`: the reader has gone; stop quietly, as SIGPIPE would
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 — keep interpreter shutdown from flushing into the pipe
+            raise typer.Exit(128 + 13) from None
         except OSError as exc:  # an output that cannot be written, a disk that filled up
             where = f"{exc.filename}: " if exc.filename else ""
             error(f"{where}{exc.strerror or exc}")
@@ -44,6 +49,4 @@ WORKERS_HELP = "Decode worker processes/threads (0: in the main process)."
 
 
 def default_workers() -> int:
-    import os
-
     return min(4, os.cpu_count() or 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +32,17 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
         raise UsageError(f"--size must be N or WxH with positive integers (got {text!r})")
     w = int(m.group(1))
     return w, int(m.group(2) or w)
+
+
+def parse_sets(values: list[str]) -> tuple[tuple[str, float], ...]:
+    """`--set Blond_Hair=1` → (("Blond_Hair", 1.0),)."""
+    pairs = []
+    for text in values:
+        name, eq, value = text.partition("=")
+        if not eq or not name.strip() or value.strip() not in ("0", "1"):
+            raise UsageError(f"--set {text!r}: expected ATTR=0 or ATTR=1")
+        pairs.append((name.strip(), float(value)))
+    return tuple(pairs)
 
 
 @exits_cleanly
@@ -63,6 +75,15 @@ def translate(
         str | None,
         typer.Option("--direction", help="AtoB or BtoA: which generator of a two-way model (CycleGAN; default AtoB)."),
     ] = None,
+    to: Annotated[
+        list[str] | None,
+        typer.Option("--to", help="StarGAN: target domain (repeatable; `all`: every domain, one subfolder each)."),
+    ] = None,
+    sets: Annotated[list[str] | None, typer.Option("--set", help="StarGAN multi-label: ATTR=0|1 (repeatable).")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--from", help="StarGAN multi-label: the attributes inputs have (A,B); default: D's guess."),
+    ] = None,
     ext: Annotated[str, typer.Option("--ext", help="Output format: png, jpg or webp.")] = "png",
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave outputs that already exist alone.")
@@ -92,9 +113,13 @@ def translate(
     cls = family_class(meta.get("family", "?"), checkpoint)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint, groups=cls.inference_groups())
-    translator = cls.translator(
-        ckpt, dev, TranslateOptions(dropout=dropout, image_stats=image_stats, direction=direction)
-    )
+    options = TranslateOptions(dropout, image_stats, direction, None, parse_sets(sets or []), source)
+    targets: list[str | None] = list(dict.fromkeys(to or [None]))
+    if "all" in targets:
+        targets = list(cls.targets(ckpt)) or [None]
+    # one --to writes into --out; several (or all) write one subfolder per domain
+    runs = [(cls.translator(ckpt, dev, replace(options, target=t)), out_dir / t if len(targets) > 1 else out_dir)
+            for t in targets]  # fmt: skip
     torch.manual_seed(seed)
 
     items, problems = expand_inputs(inputs)
@@ -102,10 +127,15 @@ def translate(
         error(problem)
     if not items:
         raise CganError("no input images")
-    jobs = plan_outputs(items, out_dir, ext)
-    runner = TranslationRun(translator, dev, size=target_size, aligned=aligned, batch_size=batch_size, workers=workers)
     failed, written, skipped = len(problems), 0, 0
-    for result in runner.run(jobs, skip_existing):
+    results = (
+        result
+        for translator, folder in runs
+        for result in TranslationRun(
+            translator, dev, size=target_size, aligned=aligned, batch_size=batch_size, workers=workers
+        ).run(plan_outputs(items, folder, ext), skip_existing)
+    )
+    for result in results:
         if result.skipped:
             skipped += 1
         elif result.error:

@@ -1,6 +1,6 @@
 """Model families, registered by name; importing this package registers all of them."""
 
-from cgan_cli.families import acgan, cgan, cyclegan, dcgan, pix2pix  # noqa: F401  (each registers itself)
+from cgan_cli.families import acgan, cgan, cyclegan, dcgan, pix2pix, stargan  # noqa: F401  (each registers itself)
 from cgan_cli.families.base import (
     FAMILIES,
     Family,

@@ -50,6 +50,9 @@ class TranslateOptions:
     dropout: bool = False  # keep pix2pix's dropout noise at inference
     image_stats: bool = False  # batch norm from each image's own statistics (the reference's test.py)
     direction: str | None = None  # which generator, for two-way families
+    target: str | None = None  # the domain to translate to (StarGAN --to)
+    sets: tuple[tuple[str, float], ...] = ()  # attribute values to set (StarGAN --set A=1)
+    source: str | None = None  # attributes the inputs have (StarGAN --from), instead of D's guess
 
 
 @dataclass
@@ -196,6 +199,11 @@ class Family(ABC):
     @classmethod
     def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
         raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint cannot translate images (try cgan sample)")
+
+    @classmethod
+    def targets(cls, ckpt: Checkpoint) -> tuple[str, ...]:
+        """Names `--to all` expands to (multi-domain families)."""
+        return ()
 
     @classmethod
     def sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> Sampler:

@@ -1,0 +1,287 @@
+"""StarGAN (Choi et al., CVPR 2018), following yunjey/stargan `solver.py`.
+
+One generator translates an image to any target domain given as a label vector; D scores realism
+(WGAN-GP, λ_gp 10) and classifies the domain (λ_cls 1: cross-entropy for single-label data such as
+RaFD, per-attribute BCE summed over attributes for multi-label data such as CelebA). G also
+reconstructs the input from its translation back to the original label (λ_rec 10, L1). Targets are
+the batch's own labels shuffled. D updates every step, G every 5th (n_critic 5). Adam 1e-4 with
+betas (0.5, 0.999), batch 16, 128×128, random flips; the rate decays linearly over the second half
+of training (the reference: 200k iterations, decay from 100k).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import Dataset
+
+from cgan_cli.checkpoint import Checkpoint
+from cgan_cli.config import TrainConfig, option
+from cgan_cli.data.attributes import label_tensor, read_attributes
+from cgan_cli.data.classes import detect_channels, find_classes, resize_and_centre_crop
+from cgan_cli.data.grid import grid
+from cgan_cli.data.io import read_image, to_tensor
+from cgan_cli.device import autocast
+from cgan_cli.errors import UsageError
+from cgan_cli.families.base import Family, TranslateOptions, Translator, load_net, register
+from cgan_cli.nn.losses import GANLoss, gradient_penalty
+from cgan_cli.nn.stargan import StarGANDiscriminator, StarGANGenerator, StarGANNetConfig, use_image_statistics
+
+VALIDATION_IMAGES = 4
+
+
+@dataclass
+class StarGANConfig(TrainConfig):
+    domains: str = option("", "Single-label data: one subfolder per domain (RaFD style).", path=True)
+    attrs: str = option("", "Multi-label data: a CSV of file name + 0/1 attribute columns (CelebA style).", path=True)
+    images: str = option("", "With --attrs: the folder the CSV's file names are relative to (default: its own).",
+                         path=True)  # fmt: skip
+    select_attrs: str = option("", "With --attrs: the attributes to learn, comma-separated.")
+    image_size: int = option(128, "Image side: images are centre-cropped (--crop-size) and resized to it.", min=4)
+    crop_size: int = option(0, "Centre crop before resizing (178 for CelebA; 0: none).", min=0)
+    channels: int = option(0, "Image channels, 1 or 3 (0: detected from the data).", min=0, max=3)
+    g_conv_dim: int = option(64, "Generator width of the first layer.", min=1)
+    d_conv_dim: int = option(64, "Discriminator width of the first layer.", min=1)
+    g_repeat_num: int = option(6, "Residual blocks in the generator.", min=0)
+    lambda_cls: float = option(1.0, "Weight of the domain classification loss.", min=0.0)
+    lambda_rec: float = option(10.0, "Weight of the reconstruction (cycle) loss.", min=0.0)
+    lambda_gp: float = option(10.0, "Weight of the WGAN gradient penalty.", min=0.0)
+    n_critic: int = option(5, "D updates per G update (each step is one D update).", min=1)
+    flip: bool = option(True, "Random horizontal flips.")
+    lr: float = option(1e-4, "Adam learning rate (G and D).", min=0.0)
+    batch_size: int = option(16, "Images per step.", min=1)
+    epochs: int = option(10, "Epochs at the initial learning rate.", min=0)
+    epochs_decay: int = option(10, "Epochs over which the learning rate decays linearly to zero.", min=0)
+    domain_names: tuple[str, ...] = option((), "Domain or attribute names, from the data.", cli=False)
+    multi_label: bool = option(False, "Attributes (several may hold at once) rather than exclusive domains.",
+                               cli=False)  # fmt: skip
+
+    def check(self) -> None:
+        if bool(self.domains) == bool(self.attrs):
+            raise UsageError("give --domains DIR (one subfolder per domain) or --attrs FILE.csv, one of them")
+        if self.attrs and not self.select_attrs and not self.domain_names:
+            raise UsageError("--attrs needs --select-attrs A,B,C: the attributes to learn")
+        if self.image_size % 4:
+            raise UsageError(f"--image-size must be a multiple of 4 (got {self.image_size})")
+        if self.channels == 2:
+            raise UsageError("--channels must be 1 or 3 (or 0 to detect)")
+
+    def net(self) -> StarGANNetConfig:
+        return StarGANNetConfig(len(self.domain_names), self.image_size, self.channels, self.g_conv_dim,
+                                self.d_conv_dim, self.g_repeat_num)  # fmt: skip
+
+
+class LabelledImageDataset(Dataset):
+    """Keyed by (index, seed) like every training set here; the seed draws the flip."""
+
+    def __init__(self, items: list[tuple[Path, int | tuple[float, ...]]], cfg: StarGANConfig) -> None:
+        self.items, self.cfg = items, cfg
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def image(self, path: Path, flip: bool) -> torch.Tensor:
+        img = read_image(path, self.cfg.channels)
+        if self.cfg.crop_size:
+            c, (w, h) = self.cfg.crop_size, img.size
+            left, top = max(0, (w - c) // 2), max(0, (h - c) // 2)
+            img = img.crop((left, top, left + min(c, w), top + min(c, h)))
+        img = resize_and_centre_crop(img, self.cfg.image_size)
+        return to_tensor(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        index, seed = key
+        path, label = self.items[index]
+        flip = self.cfg.flip and random.Random(seed).random() < 0.5
+        return {"image": self.image(path, flip), "label": label_tensor(label, len(self.cfg.domain_names))}
+
+
+@register
+class StarGAN(Family):
+    name = "stargan"
+    summary = "Multi-domain translation (Choi et al. 2018): one generator for every domain or attribute."
+    Config = StarGANConfig
+    config: StarGANConfig
+
+    def __init__(self, config: StarGANConfig, device: torch.device, compile: bool = False) -> None:
+        super().__init__(config, device, compile)
+        self._items: list | None = None
+        if not config.domain_names or config.channels == 0:
+            names, items = self._read(config)
+            if config.domain_names and names != config.domain_names:
+                raise UsageError(f"the data's domains {', '.join(names)} differ from {', '.join(config.domain_names)}")
+            channels = config.channels or detect_channels([p for p, _ in items])
+            self.config = config = dataclasses.replace(
+                config, domain_names=names, multi_label=bool(config.attrs), channels=channels
+            )
+            self._items = items
+        self.G = self.add_net("G", StarGANGenerator(config.net()))
+        self.D = self.add_net("D", StarGANDiscriminator(config.net()))
+        self.opt_G = self.adam("G", self.G.parameters(), config.lr)
+        self.opt_D = self.adam("D", self.D.parameters(), config.lr)
+        self.run_G, self.run_D = self.runner("G"), self.runner("D")
+        self.wgan = GANLoss("wgangp")
+
+    @staticmethod
+    def _read(cfg: StarGANConfig) -> tuple[tuple[str, ...], list]:
+        if cfg.attrs:
+            select = tuple(a.strip() for a in cfg.select_attrs.split(",") if a.strip()) or cfg.domain_names
+            data = read_attributes(Path(cfg.attrs), select, Path(cfg.images) if cfg.images else None)
+            return data.names, data.items
+        data = find_classes(Path(cfg.domains))
+        return data.names, data.items
+
+    def items(self) -> list:
+        if self._items is None:
+            names, self._items = self._read(self.config)
+            if names != self.config.domain_names:
+                raise UsageError(f"the data's domains {', '.join(names)} differ from this run's "
+                                 f"{', '.join(self.config.domain_names)}")  # fmt: skip
+        return self._items
+
+    # --- data -------------------------------------------------------------------------------
+    def dataset(self) -> LabelledImageDataset:
+        return LabelledImageDataset(self.items(), self.config)
+
+    def validation_batch(self) -> dict[str, torch.Tensor]:
+        items = self.items()
+        step = max(1, len(items) // VALIDATION_IMAGES)  # spread over the (sorted) domains
+        data = self.dataset()
+        picked = [data.image(items[i][0], False) for i in range(0, len(items), step)][:VALIDATION_IMAGES]
+        labels = [label_tensor(items[i][1], len(self.config.domain_names)) for i in range(0, len(items), step)]
+        return {"image": torch.stack(picked), "label": torch.stack(labels[: len(picked)])}
+
+    # --- training ---------------------------------------------------------------------------
+    def classification_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.config.multi_label:  # the reference: BCE summed over attributes, averaged over images
+            return F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="sum") / logits.shape[0]
+        return F.cross_entropy(logits.float(), labels.argmax(1))
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        x_real, label_org = batch["image"], batch["label"]
+        label_trg = label_org[torch.randperm(label_org.shape[0], device=label_org.device)]
+
+        # D: real/fake (WGAN) + domain of the reals + gradient penalty
+        self.D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        with autocast(self.device):
+            out_src, out_cls = self.run_D(x_real)
+            d_real = self.wgan(out_src, real=True)
+            d_cls = self.classification_loss(out_cls, label_org)
+            with torch.no_grad():
+                x_fake = self.run_G(x_real, label_trg)
+            d_fake = self.wgan(self.run_D(x_fake)[0], real=False)
+            gp = gradient_penalty(lambda x: self.run_D(x)[0], x_real, x_fake, cfg.lambda_gp)
+        (d_real + d_fake + cfg.lambda_cls * d_cls + gp).backward()
+        self.opt_D.step()
+        losses = {"D_real": d_real.detach(), "D_fake": d_fake.detach(), "D_cls": d_cls.detach(), "D_gp": gp.detach()}
+        if (self.step + 1) % cfg.n_critic:
+            return losses
+
+        # G: fool D as the target domain, and come back to the original
+        self.D.requires_grad_(False)
+        self.opt_G.zero_grad(set_to_none=True)
+        with autocast(self.device):
+            x_fake = self.run_G(x_real, label_trg)
+            out_src, out_cls = self.run_D(x_fake)
+            g_fake = self.wgan(out_src, real=True, generator=True)
+            g_cls = self.classification_loss(out_cls, label_trg)
+            x_rec = self.run_G(x_fake, label_org)
+        g_rec = (x_real.float() - x_rec.float()).abs().mean()
+        (g_fake + cfg.lambda_rec * g_rec + cfg.lambda_cls * g_cls).backward()
+        self.opt_G.step()
+        losses.update(G_fake=g_fake.detach(), G_rec=g_rec.detach(), G_cls=g_cls.detach())
+        return losses
+
+    def sample_targets(self, label: torch.Tensor) -> list[torch.Tensor]:
+        """Single-label: every domain; multi-label: each attribute flipped in turn."""
+        k = len(self.config.domain_names)
+        if not self.config.multi_label:
+            return [F.one_hot(torch.full_like(label[:, 0], i, dtype=torch.long), k).float() for i in range(k)]
+        targets = []
+        for i in range(k):
+            t = label.clone()
+            t[:, i] = 1 - t[:, i]
+            targets.append(t)
+        return targets
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Rows: the input, then its translation to each domain (or with each attribute flipped)."""
+        use_image_statistics(self.G.eval())
+        try:
+            with autocast(self.device):
+                outs = [self.G(batch["image"], t) for t in self.sample_targets(batch["label"])]
+        finally:
+            use_image_statistics(self.G.train(), False)
+        return grid([[batch["image"][i]] + [o[i].float() for o in outs] for i in range(len(batch["image"]))])
+
+    # --- inference --------------------------------------------------------------------------
+    @classmethod
+    def inference_groups(cls) -> tuple[str, ...]:
+        return ("net/G", "net/D")  # D predicts source attributes when --from is not given
+
+    @classmethod
+    def targets(cls, ckpt: Checkpoint) -> tuple[str, ...]:
+        return cls.config_from(ckpt).domain_names
+
+    @classmethod
+    def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
+        cfg = cls.config_from(ckpt)
+        names = cfg.domain_names
+        G = StarGANGenerator(cfg.net())
+        load_net(G, ckpt, "G")
+        use_image_statistics(G.eval().requires_grad_(False).to(device))
+        if not cfg.multi_label:
+            if options.sets or options.source:
+                raise UsageError("--set and --from are for multi-label (--attrs) models; use --to NAME")
+            if options.target is None:
+                raise UsageError(f"say which domain with --to NAME (or --to all); domains: {', '.join(names)}")
+            target = label_tensor(domain_index(options.target, names), len(names)).to(device)
+
+            def to_domain(x: torch.Tensor) -> torch.Tensor:
+                return G(x, target.expand(x.shape[0], -1))
+
+            return Translator(to_domain, cfg.channels, cfg.channels, 4, "left")
+
+        if options.target is not None:
+            raise UsageError("--to is for single-label (--domains) models; use --set ATTR=0|1")
+        if not options.sets:
+            raise UsageError(f"say what to change with --set ATTR=0|1; attributes: {', '.join(names)}")
+        changes = {domain_index(k, names): v for k, v in options.sets}
+        source = None
+        if options.source is not None:
+            present = [s.strip() for s in options.source.split(",") if s.strip()]
+            source = torch.zeros(len(names), device=device)
+            for attr in present:
+                source[domain_index(attr, names)] = 1.0
+        D = None
+        if source is None:
+            D = StarGANDiscriminator(cfg.net())
+            load_net(D, ckpt, "D")
+            D.eval().requires_grad_(False).to(device)
+
+        def with_attributes(x: torch.Tensor) -> torch.Tensor:
+            if D is None:
+                labels = source.expand(x.shape[0], -1).clone()
+            else:  # D's classifier head sees the training size
+                small = F.interpolate(x, size=(cfg.image_size,) * 2, mode="bilinear", antialias=True)
+                labels = (D(small)[1] > 0).float()
+            for i, v in changes.items():
+                labels[:, i] = v
+            return G(x, labels)
+
+        return Translator(with_attributes, cfg.channels, cfg.channels, 4, "left")
+
+
+def domain_index(name: str, names: tuple[str, ...]) -> int:
+    if name in names:
+        return names.index(name)
+    raise UsageError(f"unknown domain or attribute {name!r}; this model knows: {', '.join(names)}")
