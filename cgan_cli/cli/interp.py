@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import torch
 import typer
 
+from cgan_cli.checkpoint import load_checkpoint, read_metadata
 from cgan_cli.cli.common import DEVICE_HELP, exits_cleanly
 from cgan_cli.console import info, out
+from cgan_cli.data.classes import resize_and_centre_crop
 from cgan_cli.data.grid import grid
-from cgan_cli.data.io import save_animation, save_image, write_format
+from cgan_cli.data.io import read_image, save_animation, save_image, to_tensor, write_format
 from cgan_cli.device import resolve_device
 from cgan_cli.errors import UsageError
-from cgan_cli.families import SampleOptions
+from cgan_cli.families import SampleOptions, family_class
 from cgan_cli.generation import latent, open_sampler, parse_seeds, render, resolve_class, truncate
 from cgan_cli.interpolation import MODES, path
 
@@ -24,7 +27,12 @@ MAX_FRAMES = 10_000
 
 @exits_cleanly
 def interp(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of a sampling family (dcgan, cgan, acgan, …).")],
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A checkpoint of a sampling family (dcgan, cgan, acgan) or of stargan.")
+    ],
+    image: Annotated[
+        Path | None, typer.Argument(help="StarGAN: the input image whose domain label is blended.")
+    ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Write the frames here, numbered.")] = None,
     seeds: Annotated[
         str | None, typer.Option("--seeds", help="Keyframe seeds, e.g. 1,2,3: walk through z between them.")
@@ -53,19 +61,23 @@ def interp(
     no_ema: Annotated[bool, typer.Option("--no-ema", help="The raw generator even if an EMA one is saved.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Frames per forward pass.", min=1)] = 64,
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
+    source: Annotated[
+        str | None, typer.Option("--from", help="StarGAN: the label to start from (domain, or attributes A,B).")
+    ] = None,
+    target: Annotated[str | None, typer.Option("--to", help="StarGAN: the label to end at.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per written file.")] = False,
 ) -> None:
     """Interpolate. Prints each written path (frames, then the GIF and grid) on stdout."""
+    outputs = _Outputs(out_dir, gif, grid_file, duration, steps, as_json)
+    if image is not None or source is not None or target is not None:
+        if image is None or source is None or target is None or seeds is not None or classes is not None:
+            raise UsageError("a label walk takes CKPT IMAGE --from LABEL --to LABEL (and not --seeds/--classes)")
+        _label_walk(checkpoint, image, source, target, steps, loop, resolve_device(device), outputs)
+        return
     if (seeds is None) == (classes is None):
         raise UsageError("give --seeds (walk between latents) or --classes (walk between classes), one of them")
-    if out_dir is None and gif is None and grid_file is None:
-        raise UsageError("nothing to write: give --out DIR, --gif FILE and/or --grid FILE")
     if mode not in MODES:
         raise UsageError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
-    if grid_file is not None:
-        write_format(grid_file)
-    if gif is not None and gif.suffix.lower() != ".gif":
-        raise UsageError(f"--gif {gif}: the file name must end in .gif")
     dev = resolve_device(device)
     sampler = open_sampler(checkpoint, dev, SampleOptions(ema=not no_ema))
     names = sampler.class_names
@@ -101,17 +113,54 @@ def interp(
         what = f"classes {', '.join(names[i] for i in labels)} at seed {seed}"
 
     info(f"interpolating {len(z)} frames between {what}")
-    frames: list[torch.Tensor] = []
-    for i, frame in enumerate(render(sampler, z, cond, dev, batch_size)):
-        frames.append(frame)
-        if out_dir is not None:
-            _emit(save_image(frame, out_dir / f"frame-{i:05d}.png"), as_json, frame=i)
-    if gif is not None:
-        _emit(save_animation(frames, gif, duration, loop=True), as_json, kind="gif")
-    if grid_file is not None:
-        cols = steps if len(frames) > steps else len(frames)
-        _emit(save_image(grid([frames[i : i + cols] for i in range(0, len(frames), cols)]), grid_file), as_json,
-              kind="grid")  # fmt: skip
+    outputs.write(render(sampler, z, cond, dev, batch_size))
+
+
+class _Outputs:
+    """Where frames go: numbered files, an animated GIF, a contact sheet; paths printed as written."""
+
+    def __init__(self, out_dir: Path | None, gif: Path | None, grid_file: Path | None, duration: int, steps: int,
+                 as_json: bool) -> None:  # fmt: skip
+        if out_dir is None and gif is None and grid_file is None:
+            raise UsageError("nothing to write: give --out DIR, --gif FILE and/or --grid FILE")
+        if grid_file is not None:
+            write_format(grid_file)
+        if gif is not None and gif.suffix.lower() != ".gif":
+            raise UsageError(f"--gif {gif}: the file name must end in .gif")
+        self.out_dir, self.gif, self.grid_file = out_dir, gif, grid_file
+        self.duration, self.steps, self.as_json = duration, steps, as_json
+
+    def write(self, stream: Iterable[torch.Tensor]) -> None:
+        frames: list[torch.Tensor] = []
+        for i, frame in enumerate(stream):
+            frames.append(frame)
+            if self.out_dir is not None:
+                _emit(save_image(frame, self.out_dir / f"frame-{i:05d}.png"), self.as_json, frame=i)
+        if self.gif is not None:
+            _emit(save_animation(frames, self.gif, self.duration, loop=True), self.as_json, kind="gif")
+        if self.grid_file is not None:
+            cols = min(self.steps, len(frames))
+            rows = [frames[i : i + cols] for i in range(0, len(frames), cols)]
+            _emit(save_image(grid(rows), self.grid_file), self.as_json, kind="grid")
+
+
+def _label_walk(ckpt_path: Path, image: Path, source: str, target: str, steps: int, loop: bool,
+                dev: torch.device, outputs: _Outputs) -> None:  # fmt: skip
+    """StarGAN's hook: one input image, its target label blended from --from to --to."""
+    meta = read_metadata(ckpt_path)
+    cls = family_class(meta.get("family", "?"), ckpt_path)
+    model = cls.label_translator(load_checkpoint(ckpt_path, groups=cls.inference_groups()), dev)
+    _check_frames(2, steps, loop)
+    labels = path(torch.stack([model.encode(source), model.encode(target)]), steps, loop, "lerp")
+    x = to_tensor(resize_and_centre_crop(read_image(image, model.channels), model.image_size))[None].to(dev)
+    info(f"interpolating {len(labels)} frames of {image} from {source} to {target}")
+
+    def frames() -> Iterator[torch.Tensor]:
+        with torch.no_grad():
+            for label in labels:
+                yield model.net(x, label[None].to(dev))[0].float().cpu()
+
+    outputs.write(frames())
 
 
 def _check_frames(keys: int, steps: int, loop: bool) -> None:

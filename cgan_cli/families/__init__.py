@@ -4,6 +4,7 @@ from cgan_cli.families import acgan, cgan, cyclegan, dcgan, pix2pix, stargan  # 
 from cgan_cli.families.base import (
     FAMILIES,
     Family,
+    LabelTranslator,
     SampleOptions,
     Sampler,
     TranslateOptions,
@@ -16,6 +17,7 @@ from cgan_cli.families.base import (
 __all__ = [
     "FAMILIES",
     "Family",
+    "LabelTranslator",
     "SampleOptions",
     "Sampler",
     "TranslateOptions",

@@ -90,6 +90,16 @@ class Sampler:
     ema: bool  # the EMA weights are in use
 
 
+@dataclass
+class LabelTranslator:
+    """An image-to-image network steered by a label vector (StarGAN): interpolation blends labels."""
+
+    net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x, labels) → images
+    encode: Callable[[str], torch.Tensor]  # "Blond_Hair,Young" or "happy" → (c_dim,) label vector
+    channels: int
+    image_size: int
+
+
 class Family(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
@@ -199,6 +209,10 @@ class Family(ABC):
     @classmethod
     def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
         raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint cannot translate images (try cgan sample)")
+
+    @classmethod
+    def label_translator(cls, ckpt: Checkpoint, device: torch.device) -> LabelTranslator:
+        raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint has no domain labels to interpolate")
 
     @classmethod
     def targets(cls, ckpt: Checkpoint) -> tuple[str, ...]:

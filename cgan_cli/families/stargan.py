@@ -29,7 +29,7 @@ from cgan_cli.data.grid import grid
 from cgan_cli.data.io import read_image, to_tensor
 from cgan_cli.device import autocast
 from cgan_cli.errors import UsageError
-from cgan_cli.families.base import Family, TranslateOptions, Translator, load_net, register
+from cgan_cli.families.base import Family, LabelTranslator, TranslateOptions, Translator, load_net, register
 from cgan_cli.nn.losses import GANLoss, gradient_penalty
 from cgan_cli.nn.stargan import StarGANDiscriminator, StarGANGenerator, StarGANNetConfig, use_image_statistics
 
@@ -229,6 +229,14 @@ class StarGAN(Family):
         return ("net/G", "net/D")  # D predicts source attributes when --from is not given
 
     @classmethod
+    def label_translator(cls, ckpt: Checkpoint, device: torch.device) -> LabelTranslator:
+        cfg = cls.config_from(ckpt)
+        G = StarGANGenerator(cfg.net())
+        load_net(G, ckpt, "G")
+        use_image_statistics(G.eval().requires_grad_(False).to(device))
+        return LabelTranslator(G, lambda text: encode_labels(text, cfg), cfg.channels, cfg.image_size)
+
+    @classmethod
     def targets(cls, ckpt: Checkpoint) -> tuple[str, ...]:
         return cls.config_from(ckpt).domain_names
 
@@ -279,6 +287,18 @@ class StarGAN(Family):
             return G(x, labels)
 
         return Translator(with_attributes, cfg.channels, cfg.channels, 4, "left")
+
+
+def encode_labels(text: str, cfg: StarGANConfig) -> torch.Tensor:
+    """A domain name (single-label), or the comma-separated attributes that hold (multi-label; "" = none)."""
+    names = cfg.domain_names
+    present = [t.strip() for t in text.split(",") if t.strip()]
+    if not cfg.multi_label and len(present) != 1:
+        raise UsageError(f"name one domain (got {text!r}); domains: {', '.join(names)}")
+    labels = torch.zeros(len(names))
+    for name in present:
+        labels[domain_index(name, names)] = 1.0
+    return labels
 
 
 def domain_index(name: str, names: tuple[str, ...]) -> int:
