@@ -132,9 +132,12 @@ def cache_dir() -> Path:
     return Path(base) / "cgan" / "features"
 
 
+CACHE_FORMAT = 2  # bump when what is cached changes meaning (2: IS logits without the classifier bias)
+
+
 def cache_key(root: Path, paths: list[Path], settings: FeatureSettings) -> str:
     """Folder contents (relative path, size, mtime) and settings → a key; any change makes a new key."""
-    h = hashlib.sha256(json.dumps(asdict(settings), sort_keys=True).encode())
+    h = hashlib.sha256(json.dumps({**asdict(settings), "cache_format": CACHE_FORMAT}, sort_keys=True).encode())
     for p in paths:
         st = p.stat()
         h.update(f"{p.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())

@@ -148,7 +148,8 @@ class FIDInception(nn.Module):
     def forward(self, x: Tensor, resize: bool = True) -> dict[str, Tensor]:
         """x: (N, 3, H, W) in [0, 1]. Returns the spatially averaged outputs of pytorch-fid's four blocks
         ("64": first max pool, "192": second max pool, "768": Mixed_6e, "2048": the final average pool), each
-        (N, dims), and "logits" (N, 1008), the classifier on the 2048 features without dropout."""
+        (N, dims), and "logits" (N, 1008): torch-fidelity's `logits_unbiased`, the classifier's weights on
+        the 2048 features without its bias (and without dropout), which is what its IS uses."""
         if resize:
             x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
         x = 2 * x - 1  # [0, 1] → [-1, 1], what the TF graph was trained on
@@ -165,7 +166,7 @@ class FIDInception(nn.Module):
         x = self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x)))
         out["2048"] = _global_pool(x)
         if self.has_logits:
-            out["logits"] = self.fc(out["2048"])
+            out["logits"] = out["2048"] @ self.fc.weight.T
         return out
 
 
