@@ -192,7 +192,8 @@ def _where_to_put() -> str:
     return f"put {HUB_FILENAME} (from {WEIGHTS_URL}) at {hub_weights_path()}, or point ${ENV_VAR} at it"
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -249,7 +250,7 @@ def find_inception_weights(explicit: Path | None = None, download: bool = True) 
         _download(path)
     else:
         raise CganError(f"no Inception weights for FID: {_where_to_put()}")
-    return InceptionWeights(path=path, source=source, sha256=_sha256(path))
+    return InceptionWeights(path=path, source=source, sha256=file_sha256(path))
 
 
 # --- loading them -----------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from cgan_cli.data.io import atomic_path
 from cgan_cli.errors import CganError
+from cgan_cli.metrics.inception import file_sha256
 
 VERSION = "0.1"  # of the linear layers (0.0 had a normalisation bug; 0.1 is lpips' default and latest)
 ENV_VAR = "CGAN_LPIPS_WEIGHTS"
@@ -225,14 +226,6 @@ def package_linear_path(net: str) -> Path | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
@@ -265,7 +258,7 @@ def _download(url: str, dest: Path, check: str | None = None, prefix: str | None
     """Download atomically into the hub cache; `check` is the full SHA-256, `prefix` torchvision's hash prefix."""
     with atomic_path(dest) as tmp:
         torch.hub.download_url_to_file(url, str(tmp), hash_prefix=prefix, progress=True)
-        if check is not None and _sha256(tmp) != check:
+        if check is not None and file_sha256(tmp) != check:
             raise RuntimeError(f"{url}: the downloaded file is not the expected one (SHA-256 mismatch)")
 
 
@@ -341,15 +334,15 @@ def find_lpips_weights(explicit: Path | None = None, net: str | None = None, dow
             backbone_sha256=meta.get("backbone_sha256", ""),
             linear_sha256=meta.get("linear_sha256", ""),
             file=file,
-            file_sha256=_sha256(file),
+            file_sha256=file_sha256(file),
         )
     net = net or "alex"
     parts, sources = _find_parts(net, download)
     return LPIPSWeights(
         net=net,
         source=f"{sources['backbone']}, {sources['linear']}",
-        backbone_sha256=_sha256(parts["backbone"]),
-        linear_sha256=_sha256(parts["linear"]),
+        backbone_sha256=file_sha256(parts["backbone"]),
+        linear_sha256=file_sha256(parts["linear"]),
         parts=parts,
     )
 
@@ -455,8 +448,8 @@ def write_lpips_weights(
         "net": net,
         "version": VERSION,
         "backbone_file": backbone.name,
-        "backbone_sha256": _sha256(backbone),
-        "linear_sha256": _sha256(linear),
+        "backbone_sha256": file_sha256(backbone),
+        "linear_sha256": file_sha256(linear),
     }
     meta["sha256"] = _digest(meta, tensors)
     dest = Path(dest)
