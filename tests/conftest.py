@@ -44,8 +44,51 @@ def classes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_classes(tmp_path_factory.mktemp("classes"), per_class=4)
 
 
-def tiny_family_config(name: str, demo_dir: Path, classes_dir: Path):
-    """Every registered family at toy size: the real architecture, scaled down (a new family adds a line)."""
+def unpaired_colour(domain: str, index: int) -> tuple[int, int, int]:
+    """The flat colour under image `index` (0-4) of `unpaired_dir`'s domain "A" or "B": they differ by 45
+    levels in some channel, so an image's mean colour still names its file after any crop or flip."""
+    return (30 + 45 * index, 70, 200) if domain == "A" else (210, 40 + 45 * index, 40)
+
+
+@pytest.fixture(scope="session")
+def unpaired_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CycleGAN layout: trainA/ (5 images), trainB/ (3), testA/ and testB/ (2 each), 40×40 PNGs.
+    The domains differ in count on purpose; each image is its `unpaired_colour` under ±24 levels of noise."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("unpaired")
+    for n, (folder, count) in enumerate({"trainA": 5, "trainB": 3, "testA": 2, "testB": 2}.items()):
+        (root / folder).mkdir()
+        for i in range(count):
+            noise = np.random.default_rng([n, i]).integers(-24, 25, (40, 40, 3))
+            pixels = np.array(unpaired_colour(folder[-1], i)) + noise
+            Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(root / folder / f"{folder[-1]}{i}.png")
+    return root
+
+
+def tiny_cyclegan_config(unpaired: Path | str, **overrides):
+    """resnet_6blocks with 8 filters and 8-filter PatchGANs on 32×32 crops."""
+    from cgan_cli.families.cyclegan import CycleGANConfig
+
+    values = dict(
+        unpaired=str(unpaired),
+        net_g="resnet_6blocks",
+        ngf=8,
+        ndf=8,
+        load_size=36,
+        crop_size=32,
+        save_every=1000,
+        sample_every=1000,
+        log_every=2,
+    )
+    values.update(overrides)
+    return CycleGANConfig(**values)
+
+
+def tiny_family_config(name: str, demo_dir: Path, classes_dir: Path, unpaired_dir: Path | None = None):
+    """Every registered family at toy size: the real architecture, scaled down (a new family adds a line).
+    Without `unpaired_dir`, CycleGAN reads demo_dir's train/ and test/ folders as its two domains."""
     from cgan_cli.families import family_class
 
     latent = {"image_size": 32, "ngf": 8, "ndf": 8, "batch_size": 4}
@@ -54,6 +97,21 @@ def tiny_family_config(name: str, demo_dir: Path, classes_dir: Path):
         "dcgan": lambda: {"images": str(classes_dir), **latent},
         "cgan": lambda: {"classes": str(classes_dir), **latent},
         "acgan": lambda: {"classes": str(classes_dir), **latent},
+        # the class folders as single-label domains; n_critic 1 so that a single step also updates G
+        "stargan": lambda: {
+            "domains": str(classes_dir),
+            "image_size": 32,
+            "g_conv_dim": 8,
+            "d_conv_dim": 8,
+            "g_repeat_num": 1,
+            "batch_size": 4,
+            "n_critic": 1,
+        },
+        "cyclegan": lambda: (
+            tiny_cyclegan_config(unpaired_dir)
+            if unpaired_dir is not None
+            else tiny_cyclegan_config("", domain_a=str(demo_dir / "train"), domain_b=str(demo_dir / "test"))
+        ),
     }
     made = configs[name]()
     return family_class(name).Config(**made) if isinstance(made, dict) else made

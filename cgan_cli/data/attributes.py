@@ -38,6 +38,9 @@ def read_attributes(table: Path, select: tuple[str, ...], images: Path | None = 
     header = [h.strip() for h in rows[0]]
     if not select:
         raise DataError(f"{table}: choose the domains with --select-attrs (columns: {', '.join(header[1:])})")
+    repeated = sorted({a for a in select if select.count(a) > 1})
+    if repeated:
+        raise DataError(f"--select-attrs names {', '.join(repeated)} more than once")
     unknown = [a for a in select if a not in header[1:]]
     if unknown:
         raise DataError(f"{table}: no attribute {', '.join(unknown)} (columns: {', '.join(header[1:])})")

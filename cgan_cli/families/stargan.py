@@ -43,7 +43,7 @@ class StarGANConfig(TrainConfig):
     images: str = option("", "With --attrs: the folder the CSV's file names are relative to (default: its own).",
                          path=True)  # fmt: skip
     select_attrs: str = option("", "With --attrs: the attributes to learn, comma-separated.")
-    image_size: int = option(128, "Image side: images are centre-cropped (--crop-size) and resized to it.", min=4)
+    image_size: int = option(128, "Image side: images are centre-cropped (--crop-size) and resized to it.", min=8)
     crop_size: int = option(0, "Centre crop before resizing (178 for CelebA; 0: none).", min=0)
     channels: int = option(0, "Image channels, 1 or 3 (0: detected from the data).", min=0, max=3)
     g_conv_dim: int = option(64, "Generator width of the first layer.", min=1)

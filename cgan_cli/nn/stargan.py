@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -32,8 +33,20 @@ class StarGANNetConfig:
         return max(1, int(math.log2(self.image_size)) - 1)
 
 
+class InstanceNorm(nn.InstanceNorm2d):
+    """The reference's InstanceNorm2d(affine, track_running_stats); `image_statistics` normalises by each
+    image's own statistics in eval mode too, without touching the running statistics it keeps."""
+
+    image_statistics = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.image_statistics and not self.training:
+            return F.instance_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+        return super().forward(x)
+
+
 def _instance_norm(channels: int) -> nn.InstanceNorm2d:
-    return nn.InstanceNorm2d(channels, affine=True, track_running_stats=True)
+    return InstanceNorm(channels, affine=True, track_running_stats=True)
 
 
 class ResidualBlock(nn.Module):
@@ -105,6 +118,6 @@ def use_image_statistics(net: nn.Module, on: bool = True) -> nn.Module:
     """Instance norm from each image's own statistics even in eval mode: what the reference does at test
     time (it never switches to eval), without touching the running statistics it keeps for its files."""
     for m in net.modules():
-        if isinstance(m, nn.InstanceNorm2d):
-            m.track_running_stats = not on
+        if isinstance(m, InstanceNorm):
+            m.image_statistics = on
     return net
