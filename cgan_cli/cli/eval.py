@@ -176,7 +176,10 @@ def evaluate(
         )
         sides = [s for s in (real_side, fake_side) if s is not None and s.kind != "stats"]
         feats = _extract_all(sides, extractor, workers, cache, on_error)
-        stats = {id(s): _stats(s, feats) for s in (real_side, fake_side) if s is not None}
+        # μ, Σ only where FID or --save-stats needs them (--is alone must not demand 2 real images)
+        stat_sides = [real_side] if save_stats_to is not None else []
+        stat_sides += [real_side, fake_side] if wanted["fid"] else []
+        stats = {id(s): _stats(s, feats) for s in stat_sides if s is not None}
         for s in (real_side, fake_side):
             if s is not None and s.kind == "stats":
                 _check_compatible(s, dims, resize, weights.sha256)
