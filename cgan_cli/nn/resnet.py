@@ -45,10 +45,10 @@ class ResnetBlock(nn.Module):
         if dropout:
             layers.append(nn.Dropout(0.5))
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(dim)]
-        self.block = nn.Sequential(*layers)
+        self.conv_block = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.block(x)
+        return x + self.conv_block(x)
 
 
 class ResnetGenerator(nn.Module):
