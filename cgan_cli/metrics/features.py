@@ -73,7 +73,8 @@ class FeatureExtractor:
         x = batch.to(self.device, non_blocking=True)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
-        out = self.net(x, resize=False)  # fp32 always: no autocast in the FID network
+        upto = 2048 if self.settings.logits else self.settings.dims  # IS needs the last block
+        out = self.net(x, resize=False, upto=upto)  # fp32 always: no autocast in the FID network
         result = {"pool": out[str(self.settings.dims)].float().cpu()}
         if self.settings.logits:
             result["logits"] = out["logits"].float().cpu()

@@ -145,24 +145,31 @@ class FIDInception(nn.Module):
         # False for weights without a classifier (fid-helper's TorchScript): forward then gives no "logits".
         self.has_logits = True
 
-    def forward(self, x: Tensor, resize: bool = True) -> dict[str, Tensor]:
+    def forward(self, x: Tensor, resize: bool = True, upto: int = 2048) -> dict[str, Tensor]:
         """x: (N, 3, H, W) in [0, 1]. Returns the spatially averaged outputs of pytorch-fid's four blocks
         ("64": first max pool, "192": second max pool, "768": Mixed_6e, "2048": the final average pool), each
         (N, dims), and "logits" (N, 1008): torch-fidelity's `logits_unbiased`, the classifier's weights on
-        the 2048 features without its bias (and without dropout), which is what its IS uses."""
+        the 2048 features without its bias (and without dropout), which is what its IS uses. Like pytorch-fid,
+        it stops after the block `upto` names (64, 192, 768), so the smaller feature sets cost less."""
         if resize:
             x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
         x = 2 * x - 1  # [0, 1] → [-1, 1], what the TF graph was trained on
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, kernel_size=3, stride=2)
         out = {"64": _global_pool(x)}
+        if upto == 64:
+            return out
         x = F.max_pool2d(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x)), kernel_size=3, stride=2)
         out["192"] = _global_pool(x)
+        if upto == 192:
+            return out
         for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a):
             x = block(x)
         for block in (self.Mixed_6b, self.Mixed_6c, self.Mixed_6d, self.Mixed_6e):
             x = block(x)
         out["768"] = _global_pool(x)
+        if upto == 768:
+            return out
         x = self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x)))
         out["2048"] = _global_pool(x)
         if self.has_logits:
