@@ -42,10 +42,11 @@ class Job:
     error: str | None = None
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """(N, C, H, W) → (N, C, H', W') with H', W' the next multiples; reflection where possible."""
+def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 1) -> torch.Tensor:
+    """(N, C, H, W) → (N, C, H', W') with H', W' the next multiples, at least `min_side`; reflection where
+    possible (callers crop the output back to H×W)."""
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
+    ph, pw = max((-h) % multiple, min_side - h), max((-w) % multiple, min_side - w)
     if not ph and not pw:
         return x
     mode = "reflect" if ph < h and pw < w else "replicate"
@@ -107,7 +108,7 @@ class TranslationRun:
     @torch.inference_mode()
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         h, w = batch.shape[-2:]
-        x = pad_to_multiple(batch.to(self.device, non_blocking=True), self.t.multiple)
+        x = pad_to_multiple(batch.to(self.device, non_blocking=True), self.t.multiple, self.t.min_side)
         x = x.contiguous(memory_format=memory_format(self.device))
         with autocast(self.device):
             y = self.t.net(x)

@@ -540,11 +540,6 @@ def test_translate_direction_runs_g_a_or_g_b(cyclegan_checkpoint, tmp_path) -> N
     assert np.abs(got["AtoB"] - got["BtoA"]).mean() > 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a side under 5 px (padded to 4) leaves a 1-px ResNet bottleneck: ReflectionPad2d(1) / InstanceNorm2d "
-    "raise an unhandled RuntimeError/ValueError in TranslationRun, with a traceback, and the other inputs are lost",
-)
 def test_translate_survives_inputs_smaller_than_the_resnet_bottleneck(cyclegan_checkpoint, tmp_path) -> None:
     small = write(tmp_path / "in" / "small.png", noise(3, 3))
     thin = write(tmp_path / "in" / "thin.png", noise(4, 20))

@@ -64,6 +64,7 @@ class Translator:
     out_channels: int
     multiple: int  # input sides must be multiples of this; callers pad and crop back
     aligned_half: str  # "left" or "right": which half of an A|B file is this network's input
+    min_side: int = 1  # smaller inputs are padded up to this (instance norm needs a bottleneck above 1×1)
 
 
 @dataclass(frozen=True)

@@ -210,4 +210,5 @@ class CycleGAN(Family):
         if options.image_stats:
             per_image_batch_norm(net)
         net.to(device)
-        return Translator(net, src, dst, cfg.multiple, "left" if direction == "AtoB" else "right")
+        min_side = 2 * cfg.multiple if cfg.net_g.startswith("resnet") else 1  # a 2×2 ResNet bottleneck at least
+        return Translator(net, src, dst, cfg.multiple, "left" if direction == "AtoB" else "right", min_side)

@@ -257,7 +257,7 @@ class StarGAN(Family):
             def to_domain(x: torch.Tensor) -> torch.Tensor:
                 return G(x, target.expand(x.shape[0], -1))
 
-            return Translator(to_domain, cfg.channels, cfg.channels, 4, "left")
+            return Translator(to_domain, cfg.channels, cfg.channels, 4, "left", 8)
 
         if options.target is not None:
             raise UsageError("--to is for single-label (--domains) models; use --set ATTR=0|1")
@@ -286,7 +286,7 @@ class StarGAN(Family):
                 labels[:, i] = v
             return G(x, labels)
 
-        return Translator(with_attributes, cfg.channels, cfg.channels, 4, "left")
+        return Translator(with_attributes, cfg.channels, cfg.channels, 4, "left", 8)
 
 
 def encode_labels(text: str, cfg: StarGANConfig) -> torch.Tensor:
