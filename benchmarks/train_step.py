@@ -20,8 +20,8 @@ also fp32 eager; on CUDA ours runs in bf16, so the difference there is only repo
 (`ResnetGenerator`, `ResnetBlock`, `NLayerDiscriminator` with instance norm, `GANLoss('lsgan')`) and
 `util/image_pool.py` (`ImagePool`, Python's `random`): forward() G_A(A), G_B(G_A(A)), G_B(B), G_A(G_B(B));
 both Ds frozen; identity, GAN and cycle losses, one backward, Adam step for both Gs; then each D on real and
-pooled fakes, halved, one Adam step for both Ds. Our weights load into it strictly once our ResnetBlock's
-`block` is named `conv_block` as the reference names it (the JSON counts the renamed keys). The first step runs
+pooled fakes, halved, one Adam step for both Ds. Our four nets' weights load into it strictly (same module
+tree, names and shapes, `conv_block` included, so reference checkpoints load too). The first step runs
 with the pools still empty, so no random draw is involved and the updated weights can be compared exactly.
 
 On CPU both run the same arithmetic, so the ratio should be ~1.0 and shows the overhead of our code.
@@ -500,13 +500,6 @@ class ReferenceCycleGAN:
         return {k: v.detach() for k, v in losses.items() if torch.is_tensor(v)}
 
 
-def reference_names(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
-    """Our state dict under the reference's names: our ResnetBlock calls its Sequential `block`, the
-    reference `conv_block`. Returns the renamed dict and how many keys changed."""
-    renamed = {k.replace(".block.", ".conv_block."): v for k, v in state.items()}
-    return renamed, sum(a != b for a, b in zip(state, renamed))
-
-
 # --------------------------------------------------------------------------------------------------
 # The benchmark
 # --------------------------------------------------------------------------------------------------
@@ -738,13 +731,10 @@ def bench_cyclegan(args: argparse.Namespace, device: torch.device, size: int, ba
     pairs = {"G_A": (ours.G_A, ref.netG_A), "G_B": (ours.G_B, ref.netG_B),
              "D_A": (ours.D_A, ref.netD_A), "D_B": (ours.D_B, ref.netD_B)}  # fmt: skip
     params: dict[str, int] = {}
-    renamed = 0
     for name, (mine, theirs) in pairs.items():
         params[f"params_{name}_ours"], params[f"params_{name}_ref"] = n_params(mine), n_params(theirs)
-        # Same module tree and shapes (names once `block` reads `conv_block`): a strict load, identical weights.
-        state, n = reference_names(mine.state_dict())
-        theirs.load_state_dict(state, strict=True)
-        renamed += n
+        # Same module tree, names and shapes: our initial weights load strictly into the reference nets.
+        theirs.load_state_dict(mine.state_dict(), strict=True)
         theirs.train()
     ours.train_mode(True)
 
@@ -771,7 +761,7 @@ def bench_cyclegan(args: argparse.Namespace, device: torch.device, size: int, ba
     loss_diff = max(abs(losses_ours[k] - losses_ref[k]) / max(1e-12, abs(losses_ref[k])) for k in losses_ref)
     weight_diff = {}
     for name, (mine, theirs) in pairs.items():
-        state, theirs_state = reference_names(mine.state_dict())[0], theirs.state_dict()
+        state, theirs_state = mine.state_dict(), theirs.state_dict()
         weight_diff[name] = max(
             (state[k].float() - theirs_state[k].float()).abs().max().item()
             for k in theirs_state
@@ -783,7 +773,6 @@ def bench_cyclegan(args: argparse.Namespace, device: torch.device, size: int, ba
         {
             **params,
             "same_params": same,
-            "renamed_keys": renamed,
             "first_step_losses_ref": losses_ref,
             "first_step_max_rel_loss_diff": loss_diff,
             "first_step_max_abs_weight_diff": max(weight_diff.values()),
@@ -828,8 +817,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(r), flush=True)
             counts = "; ".join(f"{n} ours {r[f'params_{n}_ours']:,} / ref {r[f'params_{n}_ref']:,}" for n in nets)
             say(f"params: {counts} ({'equal' if r['same_params'] else 'DIFFERENT: not apples to apples'})")
-            if "renamed_keys" in r:
-                say(f"strict load into the reference nets after renaming {r['renamed_keys']} keys block → conv_block")
             weight_diff = r.get("first_step_max_abs_G_weight_diff", r.get("first_step_max_abs_weight_diff"))
             say(
                 f"first step from identical weights: max relative loss difference "

@@ -62,8 +62,6 @@ def test_train_step_cyclegan_quick() -> None:
     assert r["family"] == "cyclegan" and r["net_g"] == "resnet_6blocks" and r["size"] == 32
     assert r["ratio"] > 0 and r["time_ratio"] > 0 and r["ours_s_per_step"] > 0 and r["ref_s_per_step"] > 0
     assert r["same_params"] is True and r["params_G_A_ours"] == r["params_G_A_ref"] > 0
-    # ResnetBlock's `block` is the reference's `conv_block`: 4 weights + biases in each of 6 blocks of each G
-    assert r["renamed_keys"] == 2 * 6 * 4
     assert set(r["first_step_losses_ref"]) == {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B"}
     # on CPU, fp32 eager and both pools still empty: the first step from the same weights agrees
     assert r["first_step_max_rel_loss_diff"] < 1e-5
