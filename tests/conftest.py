@@ -20,21 +20,13 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+# image-translation networks at toy size: 8 filters on 32×32 crops, no checkpoints or grids on the way
+TINY_TRANSLATION = dict(ngf=8, ndf=8, load_size=36, crop_size=32, save_every=1000, sample_every=1000, log_every=2)
+
+
 def tiny_config(paired: Path, **overrides) -> Pix2PixConfig:
     """unet_32 with 8 filters: the real architecture, scaled down to run in milliseconds."""
-    values = dict(
-        paired=str(paired),
-        net_g="unet_32",
-        ngf=8,
-        ndf=8,
-        load_size=36,
-        crop_size=32,
-        save_every=1000,
-        sample_every=1000,
-        log_every=2,
-    )
-    values.update(overrides)
-    return Pix2PixConfig(**values)
+    return Pix2PixConfig(**{"paired": str(paired), "net_g": "unet_32", **TINY_TRANSLATION, **overrides})
 
 
 @pytest.fixture(scope="session")
@@ -71,19 +63,7 @@ def tiny_cyclegan_config(unpaired: Path | str, **overrides):
     """resnet_6blocks with 8 filters and 8-filter PatchGANs on 32×32 crops."""
     from cgan_cli.families.cyclegan import CycleGANConfig
 
-    values = dict(
-        unpaired=str(unpaired),
-        net_g="resnet_6blocks",
-        ngf=8,
-        ndf=8,
-        load_size=36,
-        crop_size=32,
-        save_every=1000,
-        sample_every=1000,
-        log_every=2,
-    )
-    values.update(overrides)
-    return CycleGANConfig(**values)
+    return CycleGANConfig(**{"unpaired": str(unpaired), "net_g": "resnet_6blocks", **TINY_TRANSLATION, **overrides})
 
 
 def tiny_family_config(name: str, demo_dir: Path, classes_dir: Path, unpaired_dir: Path | None = None):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers_cli import error_lines, ok, one_line_error, pixels
 from PIL import Image
 from safetensors.torch import save_file
 from typer.testing import CliRunner, Result
@@ -141,29 +142,6 @@ def sample(ckpt: Path, out: Path, *args: str) -> Result:
 
 def interp(ckpt: Path, *args: str) -> Result:
     return cgan("interp", str(ckpt), *args)
-
-
-def ok(result: Result) -> list[str]:
-    assert result.exit_code == 0, result.stderr
-    assert error_lines(result) == []
-    return result.stdout.splitlines()
-
-
-def error_lines(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.startswith("cgan: error:")]
-
-
-def one_line_error(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    errors = error_lines(result)
-    assert len(errors) == 1, result.stderr
-    return errors[0]
-
-
-def pixels(p: Path | str) -> np.ndarray:
-    with Image.open(p) as img:
-        return np.asarray(img).astype(np.int16)
 
 
 def files_under(root: Path) -> list[Path]:

@@ -21,6 +21,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from helpers_classes import write_classes
+from helpers_cli import ok, one_line_error, pixels
 from helpers_images import noise, write
 from PIL import Image
 from torch import nn
@@ -67,28 +68,6 @@ def cgan(*args: object) -> Result:
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output and "Traceback" not in result.stderr
     return result
-
-
-def ok(result: Result) -> list[str]:
-    assert result.exit_code == 0, result.stderr
-    return result.stdout.splitlines()
-
-
-def error_lines(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.startswith("cgan: error:")]
-
-
-def one_line_error(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.stdout, result.stderr)
-    assert result.stdout == ""
-    errors = error_lines(result)
-    assert len(errors) == 1, result.stderr
-    return errors[0]
-
-
-def pixels(path: Path | str) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img).astype(np.int16)
 
 
 def assert_image(path: Path | str, expected: torch.Tensor) -> None:
