@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,25 @@ from cgan_cli.data.demo import write_demo
 from cgan_cli.families.pix2pix import Pix2PixConfig
 
 torch.set_num_threads(2)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Toy networks are too small to split: on a 2-core machine shared with other work, two intra-op
+    threads spin-wait on each other (measured 5–30× slower than one under load)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+@pytest.fixture(scope="module")
+def single_thread() -> Iterator[None]:
+    """`pytestmark = pytest.mark.usefixtures("single_thread")` runs a module of toy-network tests on one thread."""
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="session")

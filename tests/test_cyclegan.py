@@ -37,14 +37,7 @@ TINY = ["--net-g", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--load-size", 
 NETS = ("G_A", "G_B", "D_A", "D_B")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """8-filter nets on 32² images are too small to split: on a 2-core machine shared with other work,
-    two intra-op threads spin-wait on each other (measured 30× slower than one under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def n_params(net: nn.Module) -> int:

@@ -9,10 +9,8 @@ Multiplying every G / G_ema convolution weight by a constant keeps each checkpoi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ from cgan_cli.families import family_class
 from cgan_cli.generation import latent
 from cgan_cli.interpolation import lerp, path, slerp
 from cgan_cli.nn.dcgan import DCGANGenerator
-from tests.conftest import tiny_config
+from tests.conftest import one_thread, tiny_config
 
 CLASSES = ("cat", "dog", "fox")
 GAIN = 6.0  # per-layer weight gain that turns the near-constant grey of a 3-step G into varied images
@@ -39,22 +37,7 @@ SIZE = 32
 # --- fixtures -------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """These networks are tiny: one intra-op thread is as fast, and on a busy machine far faster (with two,
-    every op of a 32×32 forward pass waits on an OpenMP barrier: 0.3 s per image instead of 1 ms)."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded() -> Iterator[None]:
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _labelled(root: Path, mode: str) -> Path:

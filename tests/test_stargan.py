@@ -8,12 +8,10 @@ output visibly depends on both the image and the label, which is all a round tri
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -42,21 +40,7 @@ TINY = ["--image-size", "32", "--g-conv-dim", "8", "--d-conv-dim", "8", "--g-rep
 RUN = ["--device", "cpu", "--workers", "0", "--log-every", "2", "--sample-every", "1000"]
 
 
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Tiny networks: one intra-op thread is as fast, and on a busy machine far faster."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_threaded() -> Iterator[None]:
-    with one_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # --- helpers ----------------------------------------------------------------------------------------
