@@ -16,13 +16,14 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cgan_cli.cache import read_cached, write_cached
 from cgan_cli.checkpoint import load_checkpoint, read_metadata
 from cgan_cli.data.inputs import InputImage, list_images
 from cgan_cli.data.io import read_image
 from cgan_cli.data.paired import split_aligned
 from cgan_cli.errors import CganError, UsageError
 from cgan_cli.families import TranslateOptions, family_class
-from cgan_cli.metrics.features import FeatureExtractor, cache_key, quantise, read_cached, write_cached
+from cgan_cli.metrics.features import FeatureExtractor, cache_key, quantise
 from cgan_cli.metrics.stats import FIDStats, is_stats_file, load_stats
 from cgan_cli.translation import Job, TranslationRun
 
@@ -43,6 +44,7 @@ ORDER = (
     "ssim",
     "l1",
     "lpips",
+    "clip_score",
 )
 PAIRED = ("psnr", "ssim", "l1", "lpips")
 
@@ -58,6 +60,7 @@ class Side:
     root: Path | None = None
     paths: list[Path] = field(default_factory=list)
     restart: Callable[[], None] | None = None  # generated sides: start generating from the first image again
+    captions: list[str] | None = None  # the prompt of each image, in loader order (text-to-image sides)
 
     @property
     def count(self) -> int:
@@ -138,6 +141,45 @@ def checkpoint_makes(ckpt_path: Path) -> str:
     return family_class(meta.get("family", "?"), ckpt_path).makes
 
 
+def with_captions(side: Side) -> list[str]:
+    """Each image's caption in loader order: a generated side's prompts, or a folder's sidecars/jsonl
+    (the first caption of each image, as `text2img` writes them)."""
+    if side.captions is not None:
+        return side.captions
+    if side.kind != "folder" or side.root is None:
+        raise UsageError(f"{side.origin}: CLIP score needs images with captions (a folder, or a text checkpoint)")
+    from cgan_cli.data.captions import find_captioned, first_captions
+
+    first = {p.resolve(): c for p, c in first_captions(find_captioned(side.root)).items()}
+    side.captions = [first[p.resolve()] for p in side.paths]
+    return side.captions
+
+
+def text_side(ckpt_path: Path, real: Side, device: torch.device, count: int | None, batch_size: int) -> Side:
+    """A text-to-image checkpoint's images for REAL's captions: image i from the first caption of real
+    image i at seed i (the usual text-to-image protocol: one generation per real caption)."""
+    from cgan_cli.generation import open_text_sampler
+    from cgan_cli.prompts import PromptItem, generate_from_text
+
+    captions = with_captions(real)[:count] if count else with_captions(real)
+    sampler = open_text_sampler(ckpt_path, device)
+    prompts = list(dict.fromkeys(captions))
+    position = {p: i for i, p in enumerate(prompts)}
+    items = [PromptItem(position[c], seed) for seed, c in enumerate(captions)]
+    state: dict[str, Iterator] = {}
+
+    def restart() -> None:
+        state["stream"] = generate_from_text(sampler, prompts, items, device, batch_size)
+
+    def next_image() -> Image.Image:
+        _, image = next(state["stream"])
+        return quantise(image)
+
+    restart()
+    keys = [key for key, _ in real.loaders[: len(captions)]]  # named as the real images they answer
+    return Side(str(ckpt_path), "checkpoint", [(k, next_image) for k in keys], restart=restart, captions=captions)
+
+
 def sampled_side(ckpt_path: Path, device: torch.device, count: int, batch_size: int) -> Side:
     """`count` images a sampling checkpoint makes from seeds 0…count−1 (a conditional model gives seed s
     the class s mod K, so classes are balanced), generated lazily in order, exactly as `cgan sample -n`."""
@@ -171,7 +213,7 @@ def features_of(
     key = None
     if use_cache and side.kind == "folder" and side.root is not None:
         key = cache_key(side.root, side.paths, extractor.settings)
-        cached = read_cached(key)
+        cached = read_cached("features", key)
         if cached is not None:
             on_progress(side.count)
             return cached
@@ -187,7 +229,7 @@ def features_of(
 
     feats = extractor.extract((load for _, load in side.loaders), threads, note, on_progress)
     if key is not None and not errors:
-        write_cached(key, feats)
+        write_cached("features", key, feats)
     return feats
 
 

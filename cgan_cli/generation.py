@@ -15,7 +15,7 @@ import torch
 
 from cgan_cli.checkpoint import load_checkpoint, read_metadata
 from cgan_cli.errors import UsageError
-from cgan_cli.families import SampleOptions, Sampler, family_class
+from cgan_cli.families import SampleOptions, Sampler, TextSampler, family_class
 
 MAX_SEED = 2**32 - 1
 
@@ -25,6 +25,13 @@ def open_sampler(path: Path, device: torch.device, options: SampleOptions = Samp
     meta = read_metadata(path)
     cls = family_class(meta.get("family", "?"), path)
     return cls.sampler(load_checkpoint(path, groups=cls.inference_groups()), device, options)
+
+
+def open_text_sampler(path: Path, device: torch.device, options: SampleOptions = SampleOptions()) -> TextSampler:
+    """The generator and text encoder of a text-to-image checkpoint, rebuilt from the file alone."""
+    meta = read_metadata(path)
+    cls = family_class(meta.get("family", "?"), path)
+    return cls.text_sampler(load_checkpoint(path, groups=cls.inference_groups()), device, options)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -105,7 +112,7 @@ def generate(
     sampler: Sampler, items: list[Item], device: torch.device, batch_size: int = 32, psi: float = 1.0
 ) -> Iterator[tuple[Item, torch.Tensor]]:
     """(item, image (C, H, W) in [-1, 1] on the CPU) in order, made `batch_size` at a time in fp32."""
-    with _full_precision():
+    with full_precision():
         for i in range(0, len(items), batch_size):
             chunk = items[i : i + batch_size]
             z = truncate(torch.stack([latent(it.seed, sampler.z_dim) for it in chunk]), psi).to(device)
@@ -117,12 +124,12 @@ def generate(
 @torch.no_grad()
 def render(sampler: Sampler, z: torch.Tensor, cond: torch.Tensor, device: torch.device, batch_size: int = 32):
     """Images for given latents and condition vectors (interpolation frames), `batch_size` at a time."""
-    with _full_precision():
+    with full_precision():
         for i in range(0, len(z), batch_size):
             yield from sampler.net(z[i : i + batch_size].to(device), cond[i : i + batch_size].to(device)).float().cpu()
 
 
-class _full_precision:
+class full_precision:
     """TF32 convolutions on Ampere+ would change pixels between devices: keep sampling in true fp32."""
 
     def __enter__(self) -> None:

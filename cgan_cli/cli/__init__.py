@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cgan_cli import __version__
-from cgan_cli.cli import demo, eval, interp, sample, train, translate
+from cgan_cli.cli import demo, eval, interp, sample, text2img, train, translate
 
 app = typer.Typer(
     name="cgan",
@@ -39,6 +39,7 @@ def cgan(
 app.add_typer(train.app, name="train")
 app.command("translate")(translate.translate)
 app.command("sample")(sample.sample)
+app.command("text2img")(text2img.text2img)
 app.command("interp")(interp.interp)
 app.command("eval")(eval.evaluate)
 app.command("demo")(demo.demo)

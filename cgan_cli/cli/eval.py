@@ -27,7 +27,9 @@ from cgan_cli.evaluation import (
     paired_metrics,
     require_features,
     sampled_side,
+    text_side,
     translated_side,
+    with_captions,
 )
 from cgan_cli.metrics.features import RESIZE_MODES, FeatureExtractor, FeatureSettings
 from cgan_cli.metrics.stats import FIDStats, save_stats
@@ -60,6 +62,16 @@ def evaluate(
     lpips_net: Annotated[str | None, typer.Option("--lpips-net", help="LPIPS backbone: alex (default) or vgg.")] = None,
     lpips_weights: Annotated[
         Path | None, typer.Option("--lpips-weights", help="LPIPS weights file (.safetensors; see README).")
+    ] = None,
+    clip: Annotated[
+        bool, _flag("clip-score", "CLIP score of FAKE (or of REAL alone) against each image's caption.")
+    ] = False,
+    clip_model: Annotated[str, typer.Option("--clip-model", help="open_clip model for --clip-score.")] = "ViT-B-32",
+    clip_pretrained: Annotated[
+        str, typer.Option("--clip-pretrained", help="Its pretrained tag, downloaded on first use.")
+    ] = "openai",
+    clip_weights: Annotated[
+        Path | None, typer.Option("--clip-weights", help="A local CLIP weights file instead of downloading.")
     ] = None,
     dims: Annotated[int, typer.Option("--dims", help="Inception feature layer: 64, 192, 768 or 2048.")] = 2048,
     resize: Annotated[str, typer.Option("--resize", help="pytorch-fid (bilinear) or clean (PIL bicubic).")] = (
@@ -96,7 +108,7 @@ def evaluate(
     """Compare two image sets. Prints `name: value` lines (or --json); exit 1 if an image could not be read."""
     wanted = {"fid": fid, "kid": kid, "is": inception_score, "pr": pr or prdc, "dc": prdc}
     paired = [m for m, on in zip(PAIRED, (psnr, ssim, l1, lpips), strict=True) if on]
-    if not any(wanted.values()) and not paired and save_stats_to is None:
+    if not any(wanted.values()) and not paired and save_stats_to is None and not clip:
         wanted["fid"] = True
     if dims not in DIMS:
         raise UsageError(f"--dims must be one of {', '.join(map(str, DIMS))} (got {dims})")
@@ -116,11 +128,16 @@ def evaluate(
     # --- the two sides ------------------------------------------------------------------------
     real_side = open_side(real, "real")
     fake_side: Side | None = open_side(fake, "fake") if fake is not None else None
-    if fake_side is not None and fake_side.kind == "checkpoint" and checkpoint_makes(Path(fake)) == "samples":
+    makes = checkpoint_makes(Path(fake)) if fake_side is not None and fake_side.kind == "checkpoint" else None
+    if makes == "text":
+        if aligned or inputs is not None:
+            raise UsageError("--aligned and --inputs apply to translation checkpoints; this one makes images from text")
+        fake_side = text_side(Path(fake), real_side, dev, n, batch_size)
+    elif makes == "samples":
         if aligned or inputs is not None:
             raise UsageError("--aligned and --inputs apply to translation checkpoints; this one samples from noise")
         fake_side = sampled_side(Path(fake), dev, n or real_side.count, batch_size)
-    elif fake_side is not None and fake_side.kind == "checkpoint":
+    elif makes is not None:
         source = inputs or (Path(real) if aligned else None)
         if source is None:
             raise UsageError(
@@ -192,6 +209,9 @@ def evaluate(
                 _metrics(wanted, real_side, fake_side, feats, stats, results, settings, seed, params)
             except ValueError as exc:  # too few samples for a metric, and the like
                 raise CganError(str(exc)) from None
+    if clip:
+        results["clip_score"] = _clip_score(fake_side or real_side, clip_model, clip_pretrained, clip_weights, dev,
+                                            batch_size, settings, on_error)  # fmt: skip
     if paired and fake_side is not None:
         for side in (real_side, fake_side):
             require_features(side, "paired metrics")
@@ -209,6 +229,36 @@ def evaluate(
         stderr_console().print(f"wrote {save_stats_to}", markup=False)
     if failures:
         raise typer.Exit(int(ExitCode.FAILURE))
+
+
+def _clip_score(side: Side, model: str, pretrained: str, weights: Path | None, dev: torch.device, batch_size: int,
+                settings: dict, on_error) -> float:  # fmt: skip
+    from cgan_cli.metrics.clip_score import clip_score, clip_scores
+    from cgan_cli.text.clip import ClipSpec, load_image_encoder, load_text_encoder
+
+    require_features(side, "CLIP score")
+    captions = with_captions(side)
+    tag = "" if weights is not None or pretrained.lower() in ("", "none") else pretrained
+    spec = ClipSpec(model=model, pretrained=tag, weights=str(weights.resolve()) if weights else "")
+    text_encoder, image_encoder = load_text_encoder(spec, dev), load_image_encoder(spec, dev)
+    if not spec.pretrained and not spec.weights:
+        warn("--clip-pretrained none: a randomly initialised CLIP gives meaningless CLIP scores")
+    settings.update(clip_backbone=spec.describe(), clip_sha256=text_encoder.sha256, clip_score_clip_at=0)
+    if side.restart is not None:
+        side.restart()
+
+    def images():
+        for _, load in side.loaders:
+            try:
+                yield load()
+            except CganError as exc:
+                on_error(str(exc))
+                yield None
+
+    try:
+        return clip_score(clip_scores(images(), captions, image_encoder, text_encoder, batch_size))
+    except ValueError as exc:
+        raise CganError(str(exc)) from None
 
 
 def _extract_all(sides: list[Side], extractor: FeatureExtractor, workers: int, cache: bool, on_error) -> dict:

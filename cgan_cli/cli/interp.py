@@ -18,9 +18,20 @@ from cgan_cli.data.grid import grid
 from cgan_cli.data.io import read_image, save_animation, save_image, to_tensor, write_format
 from cgan_cli.device import resolve_device
 from cgan_cli.errors import UsageError
+from cgan_cli.evaluation import checkpoint_makes
 from cgan_cli.families import SampleOptions, family_class
-from cgan_cli.generation import latent, open_sampler, parse_seeds, render, resolve_class, truncate
+from cgan_cli.generation import (
+    full_precision,
+    latent,
+    open_sampler,
+    open_text_sampler,
+    parse_seeds,
+    render,
+    resolve_class,
+    truncate,
+)
 from cgan_cli.interpolation import MODES, path
+from cgan_cli.text.features import mix, take, to
 
 MAX_FRAMES = 10_000
 
@@ -65,6 +76,14 @@ def interp(
         str | None, typer.Option("--from", help="StarGAN: the label to start from (domain, or attributes A,B).")
     ] = None,
     target: Annotated[str | None, typer.Option("--to", help="StarGAN: the label to end at.")] = None,
+    texts: Annotated[
+        list[str] | None,
+        typer.Option("--text", help="Text-to-image: keyframe prompts (repeat; GAN-INT at --seed), or the prompt "
+                     "held fixed with --seeds."),
+    ] = None,
+    clip_weights: Annotated[
+        Path | None, typer.Option("--clip-weights", help="Text-to-image: the CLIP weights file it was trained with.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per written file.")] = False,
 ) -> None:
     """Interpolate. Prints each written path (frames, then the GIF and grid) on stdout."""
@@ -73,6 +92,13 @@ def interp(
         if image is None or source is None or target is None or seeds is not None or classes is not None:
             raise UsageError("a label walk takes CKPT IMAGE --from LABEL --to LABEL (and not --seeds/--classes)")
         _label_walk(checkpoint, image, source, target, steps, loop, resolve_device(device), outputs)
+        return
+    if texts is not None or checkpoint_makes(checkpoint) == "text":
+        if classes is not None or class_ is not None:
+            raise UsageError("--classes/--class: a text-to-image checkpoint is steered by --text prompts")
+        options = SampleOptions(ema=not no_ema, clip_weights=str(clip_weights or ""))
+        _text_walk(checkpoint, texts or [], seeds, seed, steps, loop, mode, truncation, batch_size,
+                   resolve_device(device), options, outputs)  # fmt: skip
         return
     if (seeds is None) == (classes is None):
         raise UsageError("give --seeds (walk between latents) or --classes (walk between classes), one of them")
@@ -159,6 +185,47 @@ def _label_walk(ckpt_path: Path, image: Path, source: str, target: str, steps: i
         with torch.no_grad():
             for label in labels:
                 yield model.net(x, label[None].to(dev))[0].float().cpu()
+
+    outputs.write(frames())
+
+
+def _text_walk(ckpt_path: Path, texts: list[str], seeds: str | None, seed: int | None, steps: int, loop: bool,
+               mode: str, psi: float, batch_size: int, dev: torch.device, options: SampleOptions,
+               outputs: _Outputs) -> None:  # fmt: skip
+    """Text-to-image: blend prompts' text features at a fixed seed (GAN-INT), or walk through z at a fixed prompt."""
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
+    if seeds is not None:
+        if len(texts) != 1:
+            raise UsageError("--seeds on a text-to-image checkpoint walks at one fixed prompt: give exactly one --text")
+        if seed is not None:
+            raise UsageError("--seed goes with several --text; with --seeds the seeds are the keyframes")
+        keys = parse_seeds(seeds)
+        if len(keys) < 2:
+            raise UsageError("--seeds: an interpolation needs at least 2 keyframe seeds")
+        _check_frames(len(keys), steps, loop)
+        sampler = open_text_sampler(ckpt_path, dev, options)
+        z = path(torch.stack([latent(s, sampler.z_dim) for s in keys]), steps, loop, mode)
+        text = take(sampler.encode(texts), [0] * len(z))
+        what = f"seeds {', '.join(map(str, keys))} for {texts[0]!r}"
+    else:
+        if len(texts) < 2:
+            raise UsageError("give 2 or more --text prompts to blend (or --seeds with one --text)")
+        _check_frames(len(texts), steps, loop)
+        sampler = open_text_sampler(ckpt_path, dev, options)
+        keyframes = sampler.encode(texts)
+        weights = path(torch.eye(len(texts), dtype=torch.float64), steps, loop, "lerp")  # (F, K) blend weights
+        text = mix(keyframes, weights.to(keyframes.pooled))
+        seed = seed or 0
+        z = latent(seed, sampler.z_dim).expand(len(weights), -1)
+        what = f"{len(texts)} prompts at seed {seed}"
+    info(f"interpolating {len(z)} frames between {what}")
+
+    def frames() -> Iterator[torch.Tensor]:
+        with torch.no_grad(), full_precision():
+            for i in range(0, len(z), batch_size):
+                chunk = to(take(text, slice(i, i + batch_size)), dev)
+                yield from sampler.net(z[i : i + batch_size].to(dev), chunk, psi).float().cpu()
 
     outputs.write(frames())
 

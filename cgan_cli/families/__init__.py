@@ -1,12 +1,13 @@
 """Model families, registered by name; importing this package registers all of them."""
 
-from cgan_cli.families import acgan, cgan, cyclegan, dcgan, pix2pix, stargan  # noqa: F401  (each registers itself)
+from cgan_cli.families import acgan, cgan, cyclegan, dcgan, gancls, gigagan, pix2pix, stargan  # noqa: F401  (each registers itself)
 from cgan_cli.families.base import (
     FAMILIES,
     Family,
     LabelTranslator,
     SampleOptions,
     Sampler,
+    TextSampler,
     TranslateOptions,
     Translator,
     create,
@@ -20,6 +21,7 @@ __all__ = [
     "LabelTranslator",
     "SampleOptions",
     "Sampler",
+    "TextSampler",
     "TranslateOptions",
     "Translator",
     "create",

@@ -72,6 +72,7 @@ class SampleOptions:
     """What `cgan sample`/`interp` let a user choose."""
 
     ema: bool = True  # the EMA generator when the checkpoint has one
+    clip_weights: str = ""  # text-to-image: where the CLIP text encoder's weights are, if not where training found them
 
 
 @dataclass
@@ -101,11 +102,28 @@ class LabelTranslator:
     image_size: int
 
 
+@dataclass
+class TextSampler:
+    """A prompt-to-image network ready for inference: `net(z, text, ψ)`, with `text = encode(prompts)`.
+
+    `text` is the frozen CLIP encoder's output (per-token features, mask, pooled embedding); text
+    interpolation blends it, so GAN-INT walks work for every text family alike.
+    """
+
+    net: Callable[[torch.Tensor, Any, float], torch.Tensor]
+    encode: Callable[[list[str]], Any]  # prompts → TextFeatures on the device
+    z_dim: int
+    channels: int
+    image_size: int
+    ema: bool
+    encoder: str  # the text encoder, described for logs and --json
+
+
 class Family(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     Config: ClassVar[type[TrainConfig]]
-    makes: ClassVar[str] = "translations"  # or "samples": what inference on a checkpoint produces
+    makes: ClassVar[str] = "translations"  # or "samples", "text": what inference on a checkpoint produces
 
     def __init__(self, config: TrainConfig, device: torch.device, compile: bool = False) -> None:
         validate(config)
@@ -223,6 +241,11 @@ class Family(ABC):
     @classmethod
     def sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> Sampler:
         raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint makes images from inputs (try cgan translate)")
+
+
+    @classmethod
+    def text_sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> TextSampler:
+        raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint does not make images from text")
 
 
 def load_net(net: nn.Module, ckpt: Checkpoint, name: str) -> None:

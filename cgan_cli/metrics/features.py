@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,10 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from safetensors import safe_open
-from safetensors.torch import save_file
 
-from cgan_cli.data.io import atomic_path
 from cgan_cli.errors import CganError
 from cgan_cli.parallel import ordered_map
 
@@ -126,13 +122,6 @@ class FeatureExtractor:
 # --- cache ----------------------------------------------------------------------------------------
 
 
-def cache_dir() -> Path:
-    if os.environ.get("CGAN_CACHE_DIR"):
-        return Path(os.environ["CGAN_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "cgan" / "features"
-
-
 CACHE_FORMAT = 2  # bump when what is cached changes meaning (2: IS logits without the classifier bias)
 
 
@@ -143,20 +132,3 @@ def cache_key(root: Path, paths: list[Path], settings: FeatureSettings) -> str:
         st = p.stat()
         h.update(f"{p.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
-
-
-def read_cached(key: str) -> dict[str, torch.Tensor] | None:
-    path = cache_dir() / f"{key}.safetensors"
-    if not path.is_file():
-        return None
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
-    except Exception:  # a damaged cache entry is just a miss
-        return None
-
-
-def write_cached(key: str, features: dict[str, torch.Tensor]) -> None:
-    path = cache_dir() / f"{key}.safetensors"
-    with atomic_path(path) as tmp:
-        save_file({k: v.contiguous() for k, v in features.items()}, str(tmp))

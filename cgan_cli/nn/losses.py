@@ -73,3 +73,13 @@ def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor, gamma: float) -> t
     """R1: gamma/2 · E[‖∇ₓ D(x)‖²] on real data; `real` must have been passed with requires_grad."""
     (grad,) = torch.autograd.grad(real_logits.float().sum(), real, create_graph=True)
     return 0.5 * gamma * grad.flatten(1).float().pow(2).sum(1).mean()
+
+
+def matching_aware_gp(
+    real_logits: torch.Tensor, real: torch.Tensor, text: torch.Tensor, weight: float = 2.0, power: float = 6.0
+) -> torch.Tensor:
+    """DF-GAN's MA-GP: weight · E[‖(∇ₓ D(x, e), ∇ₑ D(x, e))‖₂^power] on real images and their matching
+    text, which smooths D around the real, matching data; both inputs must have requires_grad."""
+    grads = torch.autograd.grad(real_logits.float().sum(), (real, text), create_graph=True)
+    flat = torch.cat([g.flatten(1).float() for g in grads], dim=1)
+    return weight * flat.pow(2).sum(1).pow(power / 2).mean()  # ‖g‖^p without sqrt's infinite slope at 0

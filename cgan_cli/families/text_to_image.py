@@ -1,0 +1,218 @@
+"""What the text-to-image families (gancls, gigagan) share: captioned folders, the frozen open_clip text
+encoder, the table of training-caption features (encoded once, cached on disk), fixed sample prompts,
+and prompt → image inference for `text2img`, `interp --text` and `eval`.
+
+The checkpoint records the encoder (name, pretrained tag or weights file, and the sha256 of its text
+tower) but not its weights, unless `--embed-clip`; inference finds the same encoder again and refuses
+another with a clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from cgan_cli.checkpoint import Checkpoint
+from cgan_cli.config import TrainConfig, option
+from cgan_cli.data.captions import CaptionedDataset, CaptionedImages, find_captioned
+from cgan_cli.data.grid import grid
+from cgan_cli.errors import CganError, UsageError
+from cgan_cli.families.base import Family, SampleOptions, TextSampler, load_net
+from cgan_cli.nn.diffaug import diff_augment, parse_policy
+from cgan_cli.nn.ema import EMA
+from cgan_cli.text.clip import (
+    MODEL_NAMES,
+    ClipError,
+    ClipSpec,
+    TextEncoder,
+    TextFeatures,
+    check_same,
+    encoder_record,
+    load_text_encoder,
+    load_text_encoder_from_state,
+    spec_from_record,
+    text_tower_state,
+)
+from cgan_cli.text.features import CaptionTable
+
+SAMPLE_PROMPTS = 8  # columns of the training sample grid: fixed prompts
+SAMPLE_SEEDS = 4  # rows: fixed latents
+
+
+@dataclass
+class TextConfig(TrainConfig):
+    """Options shared by the text-to-image families."""
+
+    captions: str = option("", "Captioned images: NAME.txt beside each image (one caption per line) or "
+                           "captions.jsonl.", required=True, path=True)  # fmt: skip
+    clip_model: str = option("ViT-B-32", "open_clip model whose frozen text tower conditions G and D "
+                             "(cgan-tiny: a tiny one for tests).")  # fmt: skip
+    clip_pretrained: str = option("openai", "open_clip pretrained tag, downloaded on first use (none: random "
+                                  "weights, for tests).")  # fmt: skip
+    clip_weights: str = option("", "Local CLIP weights file (.safetensors), instead of downloading.", path=True)
+    embed_clip: bool = option(False, "Store the text encoder's weights in every checkpoint (self-contained, larger).")
+    image_size: int = option(64, "Image side in pixels (a power of two).")
+    z_dim: int = option(100, "Latent (noise) dimensions.", min=1)
+    ema: float = option(0.0, "Keep an EMA generator with this decay, e.g. 0.999 (0: off); sampling uses it.",
+                        min=0.0, max=0.99999)  # fmt: skip
+    diffaug: str = option("", "DiffAugment policies on everything D sees: color,translation,cutout.")
+    flip: bool = option(False, "Random horizontal flips of the training images.")
+    text_encoder: dict | None = option(None, "The text encoder's identity, recorded at the start.", cli=False)
+    sample_prompts: tuple[str, ...] = option((), "The fixed prompts of the sample grids.", cli=False)
+
+    IMAGE_SIZES: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)
+
+    def check(self) -> None:
+        if self.image_size not in self.IMAGE_SIZES:
+            sizes = ", ".join(map(str, self.IMAGE_SIZES))
+            raise UsageError(f"--image-size must be one of {sizes} (got {self.image_size})")
+        if self.clip_model not in MODEL_NAMES:
+            raise UsageError(f"--clip-model {self.clip_model!r} is not an open_clip model (open_clip.list_models())")
+        try:
+            parse_policy(self.diffaug)
+        except ValueError as exc:
+            raise UsageError(f"--diffaug: {exc}") from None
+
+    def clip_spec(self) -> ClipSpec:
+        if self.clip_weights:
+            return ClipSpec(model=self.clip_model, weights=self.clip_weights)
+        tag = "" if self.clip_pretrained.lower() in ("", "none") else self.clip_pretrained
+        return ClipSpec(model=self.clip_model, pretrained=tag)
+
+
+class TextGAN(Family):
+    """Caption-conditioned generation. Subclasses build G and D, write `train_step`, and say how their
+    generator is run (`build_generator`, `run_generator`)."""
+
+    config: TextConfig
+    makes: ClassVar[str] = "text"
+
+    def __init__(self, config: TextConfig, device: torch.device, compile: bool = False) -> None:
+        super().__init__(config, device, compile)
+        self.data: CaptionedImages = find_captioned(Path(config.captions))
+        encoder = load_text_encoder(config.clip_spec(), device)
+        if config.text_encoder:  # a resumed run: the same encoder, or the cached features would lie
+            check_same(config.text_encoder, encoder, f"{config.captions}: this run")
+        else:
+            self.config = config = dataclasses.replace(
+                config, text_encoder=encoder_record(encoder), sample_prompts=self._pick_prompts()
+            )
+        self.clip_state = text_tower_state(encoder) if config.embed_clip else None
+        self.table = CaptionTable.build(encoder, self.data, device)
+        self.policy = parse_policy(config.diffaug)
+        self.encoder: TextEncoder | None = encoder if self.keeps_encoder() else None
+
+    def keeps_encoder(self) -> bool:
+        """Whether training needs the text tower after the captions are encoded (it is hundreds of MB)."""
+        return False
+
+    def with_ema(self, G: nn.Module) -> EMA | None:
+        ema = EMA(G) if self.config.ema > 0 else None
+        if ema is not None:
+            self.nets["G_ema"] = ema.model
+        return ema
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        return diff_augment(images, self.policy) if self.policy else images
+
+    # --- data ---------------------------------------------------------------------------------
+    def _pick_prompts(self) -> tuple[str, ...]:
+        items = self.data.items
+        k = min(SAMPLE_PROMPTS, len(items))
+        picks = [round(i * (len(items) - 1) / max(1, k - 1)) for i in range(k)]
+        return tuple(items[i][1][0] for i in picks)
+
+    def dataset(self) -> CaptionedDataset:
+        return CaptionedDataset(self.data, self.config.image_size, 3, flip=self.config.flip)
+
+    def validation_batch(self) -> dict[str, torch.Tensor]:
+        """Fixed latents (from --seed) in rows, fixed prompts in columns."""
+        lookup = {caption: i for i, caption in enumerate(self.data.captions())}
+        prompts = torch.tensor([lookup[p] for p in self.config.sample_prompts])
+        g = torch.Generator().manual_seed(self.config.seed)
+        z = torch.randn(SAMPLE_SEEDS * len(prompts), self.config.z_dim, generator=g)
+        return {"z": z, "caption": prompts.repeat(SAMPLE_SEEDS)}
+
+    def text_of(self, captions: torch.Tensor) -> TextFeatures:
+        return self.table.gather(captions)
+
+    @torch.no_grad()
+    def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        G = self.nets.get("G_ema", self.nets["G"])
+        was_training = G.training
+        G.eval()
+        try:
+            images = self.run_generator(G, batch["z"], self.text_of(batch["caption"]), 1.0).float()
+        finally:
+            G.train(was_training)
+        cols = len(self.config.sample_prompts)
+        return grid([list(images[i : i + cols]) for i in range(0, len(images), cols)])
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        tensors = super().state_tensors()
+        if self.clip_state is not None:
+            tensors.update({f"clip/text/{k}": v for k, v in self.clip_state.items()})
+        return tensors
+
+    # --- the generator, as inference runs it ---------------------------------------------------
+    @classmethod
+    def build_generator(cls, config: Any) -> nn.Module:
+        raise NotImplementedError
+
+    @staticmethod
+    def run_generator(G: nn.Module, z: torch.Tensor, text: TextFeatures, psi: float) -> torch.Tensor:
+        """(N, z_dim), text features of N prompts, truncation ψ → (N, C, S, S) images in [-1, 1]."""
+        raise NotImplementedError
+
+    @classmethod
+    def inference_groups(cls) -> tuple[str, ...]:
+        return ("net/G", "net/G_ema", "clip/text")
+
+    @classmethod
+    def text_sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> TextSampler:
+        cfg = cls.config_from(ckpt)
+        record = cfg.text_encoder or {}
+        encoder = open_encoder(ckpt, record, options.clip_weights, device)
+        net = cls.build_generator(cfg)
+        use_ema = options.ema and any(k.startswith("net/G_ema/") for k in ckpt.tensors)
+        load_net(net, ckpt, "G_ema" if use_ema else "G")
+        net.eval().requires_grad_(False).to(device)
+
+        def run(z: torch.Tensor, text: TextFeatures, psi: float) -> torch.Tensor:
+            return cls.run_generator(net, z, text, psi)
+
+        return TextSampler(
+            net=run,
+            encode=encoder.encode,
+            z_dim=cfg.z_dim,
+            channels=3,
+            image_size=cfg.image_size,
+            ema=use_ema,
+            encoder=encoder.spec.describe(),
+        )
+
+
+def open_encoder(ckpt: Checkpoint, record: dict, weights: str, device: torch.device) -> TextEncoder:
+    """The text encoder a checkpoint was trained with: embedded in it, at `weights`, or where the record
+    says; any other encoder is refused."""
+    if not record:
+        raise CganError(f"{ckpt.path}: the checkpoint does not record its text encoder")
+    spec = spec_from_record(record)
+    embedded = ckpt.sub("clip/text")
+    try:
+        if weights:
+            encoder = load_text_encoder(ClipSpec(model=spec.model, weights=str(Path(weights).resolve())), device)
+        elif embedded:
+            encoder = load_text_encoder_from_state(spec, embedded, device)
+        else:
+            encoder = load_text_encoder(spec, device)
+    except ClipError as exc:
+        raise ClipError(f"{exc} (the text encoder of {ckpt.path}; pass --clip-weights FILE)") from None
+    check_same(record, encoder, str(ckpt.path))
+    return encoder
+
