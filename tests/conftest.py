@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +16,8 @@ from cgan_cli.data.demo import write_demo
 from cgan_cli.families.pix2pix import Pix2PixConfig
 
 torch.set_num_threads(2)
+# caches (features, caption embeddings) go to a throwaway folder, not the user's ~/.cache
+os.environ.setdefault("CGAN_CACHE_DIR", tempfile.mkdtemp(prefix="cgan-test-cache-"))
 
 
 @contextlib.contextmanager
@@ -87,7 +92,29 @@ def tiny_cyclegan_config(unpaired: Path | str, **overrides):
     return CycleGANConfig(**{"unpaired": str(unpaired), "net_g": "resnet_6blocks", **TINY_TRANSLATION, **overrides})
 
 
-def tiny_family_config(name: str, demo_dir: Path, classes_dir: Path, unpaired_dir: Path | None = None):
+@pytest.fixture(scope="session")
+def captions_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from helpers_captions import write_captioned
+
+    return write_captioned(tmp_path_factory.mktemp("captions"), per_kind=2)
+
+
+@functools.cache
+def _default_captions() -> Path:
+    from helpers_captions import write_captioned
+
+    return write_captioned(Path(tempfile.mkdtemp(prefix="cgan-captions-")), per_kind=2)
+
+
+# text-to-image at toy size: the tiny random CLIP, 32×32, narrow nets
+TINY_TEXT = dict(clip_model="cgan-tiny", clip_pretrained="none", image_size=32, ngf=8, ndf=8, batch_size=4,
+                 save_every=1000, sample_every=1000, log_every=2)  # fmt: skip
+TINY_GIGAGAN = dict(TINY_TEXT, z_dim=16, w_dim=16, t_dim=16, channel_max=32, pyramid=3, heads=2)
+
+
+def tiny_family_config(
+    name: str, demo_dir: Path, classes_dir: Path, unpaired_dir: Path | None = None, captions_dir: Path | None = None
+):
     """Every registered family at toy size: the real architecture, scaled down (a new family adds a line).
     Without `unpaired_dir`, CycleGAN reads demo_dir's train/ and test/ folders as its two domains."""
     from cgan_cli.families import family_class
@@ -108,6 +135,8 @@ def tiny_family_config(name: str, demo_dir: Path, classes_dir: Path, unpaired_di
             "batch_size": 4,
             "n_critic": 1,
         },
+        "gancls": lambda: {"captions": str(captions_dir or _default_captions()), **TINY_TEXT},
+        "gigagan": lambda: {"captions": str(captions_dir or _default_captions()), **TINY_GIGAGAN},
         "cyclegan": lambda: (
             tiny_cyclegan_config(unpaired_dir)
             if unpaired_dir is not None

@@ -133,17 +133,15 @@ def test_image_preprocessing_matches_open_clip_transform(
     full_clip: tuple[open_clip.CLIP, Path], hw: tuple[int, int]
 ) -> None:
     """Other sizes: shorter side resized (bicubic, antialiased) and centre-cropped, as open_clip's PIL
-    pipeline does; the two differ only by its rounding to 8 bits."""
+    pipeline does; the two differ only by PIL's 8-bit rounding between its passes."""
     model, path = full_clip
     enc = load_image_encoder(ClipSpec(model="cgan-tiny", weights=str(path)), CPU)
-    h, w = hw
-    yy, xx = np.mgrid[0:h, 0:w]
-    pixels = np.stack([128 + 100 * np.sin(xx / 5 + c) * np.cos(yy / 7) for c in range(3)], -1)
-    pixels = pixels.clip(0, 255).astype(np.uint8)
+    pixels = np.random.default_rng(0).integers(0, 256, (*hw, 3), dtype=np.uint8)  # detail that aliases
     reference = image_transform_v2(PreprocessCfg(size=32), is_train=False)(Image.fromarray(pixels))[None]
     images = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 127.5 - 1
-    assert enc.preprocess(images).shape == (1, 3, 32, 32)
-    assert (enc.preprocess(images) - reference).abs().max() < 0.05
+    diff = (enc.preprocess(images) - reference).abs()
+    assert diff.shape == (1, 3, 32, 32)
+    assert diff.mean() < 0.02 and diff.max() < 0.5  # without antialiasing the mean is 0.06 to 0.4
     with torch.no_grad():
         similarity = torch.cosine_similarity(enc(images), model.encode_image(reference))
     assert similarity.item() > 0.999
@@ -173,6 +171,9 @@ def test_bin_layouts_load_the_same_encoder(full_clip: tuple[open_clip.CLIP, Path
         "open_clip_pytorch_model.bin": state,
         "epoch_3.pt": {"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}},
         "custom_text.pth": convert_to_custom_text_state_dict(dict(state)),
+        # the causal-mask buffer, which some exports save, in either layout
+        "attn_mask.bin": {**state, "attn_mask": model.attn_mask},
+        "text_attn_mask.bin": {**convert_to_custom_text_state_dict(dict(state)), "text.attn_mask": model.attn_mask},
     }
     for name, obj in files.items():
         torch.save(obj, tmp_path / name)
@@ -186,10 +187,12 @@ def test_bin_layouts_load_the_same_encoder(full_clip: tuple[open_clip.CLIP, Path
 
 
 def test_sha256_stable_distinct_and_rng_untouched(tmp_path: Path) -> None:
-    before = torch.get_rng_state()
-    a = load_text_encoder(TINY, CPU)
-    load_image_encoder(TINY, CPU)
-    assert torch.equal(torch.get_rng_state(), before)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(987)  # a state no load can end in by seeding the global RNG itself
+        before = torch.get_rng_state()
+        a = load_text_encoder(TINY, CPU)
+        load_image_encoder(TINY, CPU)
+        assert torch.equal(torch.get_rng_state(), before)
     b = load_text_encoder(TINY, CPU)
     assert a.sha256 == b.sha256 and len(a.sha256) == 64
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
@@ -258,6 +261,7 @@ def test_unreadable_files_are_one_line_clip_errors(tmp_path: Path) -> None:
         _one_line_error(excinfo, str(tmp_path / name))
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_torchscript_archives_are_refused_unread(tmp_path: Path) -> None:
     path = tmp_path / "ViT-B-32.pt"
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(path))
@@ -290,6 +294,13 @@ def test_failed_download_says_to_pass_a_file(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ClipError) as excinfo:
         load_text_encoder(ClipSpec(model="ViT-B-32", pretrained="laion2b_s34b_b79k"), CPU)
     _one_line_error(excinfo, "could not download", "ViT-B-32", "laion2b_s34b_b79k", "--clip-weights FILE")
+
+
+def test_quickgelu_tags_resolve_to_the_quickgelu_config() -> None:
+    """OpenAI's weights need QuickGELU; a record naming ViT-B-32-quickgelu rebuilds that encoder from a file."""
+    assert clip.resolve_spec(ClipSpec(model="ViT-B-32", pretrained="openai")).model == "ViT-B-32-quickgelu"
+    assert clip.resolve_spec(ClipSpec(model="ViT-B-32", pretrained="laion2b_s34b_b79k")).model == "ViT-B-32"
+    assert clip.resolve_spec(ClipSpec(model="ViT-B-32", weights="w.safetensors")).model == "ViT-B-32"
 
 
 def test_describe() -> None:

@@ -227,7 +227,8 @@ class Family(ABC):
 
     @classmethod
     def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
-        raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint cannot translate images (try cgan sample)")
+        hint = "text2img" if cls.makes == "text" else "sample"
+        raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint cannot translate images (try cgan {hint})")
 
     @classmethod
     def label_translator(cls, ckpt: Checkpoint, device: torch.device) -> LabelTranslator:
@@ -240,7 +241,8 @@ class Family(ABC):
 
     @classmethod
     def sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> Sampler:
-        raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint makes images from inputs (try cgan translate)")
+        made = "text (try cgan text2img)" if cls.makes == "text" else "inputs (try cgan translate)"
+        raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint makes images from {made}")
 
 
     @classmethod

@@ -160,8 +160,7 @@ class GigaGAN(TextGAN):
             out_real = self.discriminate(reals, text).float()
             out_fake = self.discriminate([f.detach() for f in fakes], text).float()
             out_wrong = self.discriminate(reals, wrong).float()
-        d_real, d_fake = F.softplus(-out_real).mean(), F.softplus(out_fake).mean()
-        d_wrong = F.softplus(out_wrong).mean()
+        d_real, d_fake, d_wrong = matching_aware_losses(out_real, out_fake, out_wrong)
         loss_d = d_real + d_fake + cfg.lambda_match * d_wrong
         losses = {"D_real": d_real.detach(), "D_fake": d_fake.detach(), "D_wrong": d_wrong.detach()}
         if self.uses_vision_head():
@@ -205,6 +204,14 @@ class GigaGAN(TextGAN):
         if self.ema is not None:
             self.ema.update(self.G, cfg.ema)
         return losses
+
+
+def matching_aware_losses(
+    out_real: torch.Tensor, out_fake: torch.Tensor, out_wrong: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """D's terms −log σ(D(x, t)), −log(1 − σ(D(G(z, t), t))), −log(1 − σ(D(x, t̂))) in their softplus
+    form, finite for any logit (log σ of a large negative logit would underflow to −inf)."""
+    return F.softplus(-out_real).mean(), F.softplus(out_fake).mean(), F.softplus(out_wrong).mean()
 
 
 def clip_contrastive(

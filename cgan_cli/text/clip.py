@@ -22,7 +22,7 @@ import os
 import sys
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -125,7 +125,7 @@ class _Plan:
 
     @property
     def quick_gelu(self) -> bool:
-        # OpenAI-trained weights need QuickGELU even under a plain config name (open_clip only warns)
+        # weights trained with QuickGELU need it (open_clip only warns), even where no -quickgelu config exists
         return bool(self.config.get("quick_gelu", False) or self.tag_cfg.get("quick_gelu", False))
 
     @property
@@ -161,13 +161,26 @@ def _plan(spec: ClipSpec) -> _Plan:
             tags = pretrained.list_pretrained_tags_by_model(spec.model) if spec.model != TINY else []
             known = f"known tags: {', '.join(tags)}" if tags else "it has no pretrained weights"
             raise UsageError(f"unknown pretrained tag {spec.tag!r} for CLIP model {spec.model} ({known})")
+        variant = f"{spec.model}-quickgelu"
+        if tag_cfg.get("quick_gelu") and not config.get("quick_gelu") and variant in _model_names():
+            # Weights trained with QuickGELU (OpenAI's, LAION-400M's, ...) under a plain config name, which
+            # open_clip would build with GELU. Name the -quickgelu config instead, so that the record a
+            # checkpoint keeps rebuilds the same encoder from a local copy of these weights (--clip-weights).
+            if pretrained.is_pretrained_cfg(variant, spec.tag):
+                return _plan(replace(spec, model=variant))
     return _Plan(spec, config, tag_cfg)
+
+
+def resolve_spec(spec: ClipSpec) -> ClipSpec:
+    """`spec` validated (UsageError otherwise) and as it loads: a tag trained with QuickGELU under a plain
+    model name becomes that model's -quickgelu config ("ViT-B-32", "openai" -> "ViT-B-32-quickgelu")."""
+    return _plan(spec).spec
 
 
 @contextlib.contextmanager
 def _seeded(seed: int) -> Iterator[None]:
     """Random init from `seed` on the CPU, leaving the caller's RNG exactly as it was."""
-    with torch.device("cpu"):
+    with torch.random.fork_rng(devices=[]), torch.device("cpu"):
         torch.manual_seed(seed)
         yield
 
@@ -550,7 +563,8 @@ class ImageEncoder(nn.Module):
     def _resize(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         if tuple(x.shape[-2:]) == size:
             return x
-        return F.interpolate(x, size=size, mode=self.interpolation, align_corners=False, antialias=True)
+        x = F.interpolate(x, size=size, mode=self.interpolation, align_corners=False, antialias=True)
+        return x.clamp(0, 1)  # PIL's resize clips bicubic overshoot to the 8-bit range; so do we
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """[-1, 1] images of any size -> the tower's normalised input, as open_clip's eval transform."""

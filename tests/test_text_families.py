@@ -1,0 +1,174 @@
+"""gancls and gigagan: the matching-aware terms, GAN-INT, MA-GP, the CLIP loss, caption-feature
+caching, encoder identity, and exact resume through the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from typer.testing import CliRunner
+
+from cgan_cli.checkpoint import load_checkpoint
+from cgan_cli.cli import app
+from cgan_cli.errors import CheckpointError
+from cgan_cli.families import create, family_class
+from cgan_cli.families.gancls import GANCLS
+from cgan_cli.families.gigagan import clip_contrastive, matching_aware_losses
+from cgan_cli.text.clip import TextEncoder
+from tests.conftest import TINY_GIGAGAN, TINY_TEXT
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+CPU = torch.device("cpu")
+
+
+def family(name: str, captions_dir, **overrides):
+    base = TINY_GIGAGAN if name == "gigagan" else TINY_TEXT
+    return create(name, family_class(name).Config(captions=str(captions_dir), **{**base, **overrides}), CPU)
+
+
+def batch_of(fam, indices: list[int], seed: int = 0) -> dict[str, torch.Tensor]:
+    from torch.utils.data import default_collate
+
+    data = fam.dataset()
+    return default_collate([data[(i, seed)] for i in indices])
+
+
+def test_mismatched_captions_belong_to_other_images(captions_dir):
+    fam = family("gancls", captions_dir)
+    table = fam.table
+    for indices in ([0, 3, 5, 9], [7], [2, 2 + 1]):  # a batch of one; two captions of one image
+        captions = torch.tensor(indices)
+        wrong = table.mismatched(captions)
+        assert (table.image_of[wrong] != table.image_of[captions]).all()
+    # the batch shifted by one, where that already is another image's caption
+    captions = torch.tensor([0, 4, 8, 12])
+    assert table.mismatched(captions).tolist() == [12, 0, 4, 8]
+
+
+@pytest.mark.parametrize("name", ["gancls", "gigagan"])
+def test_the_step_scores_real_images_against_another_images_caption(name, captions_dir):
+    fam = family(name, captions_dir)
+    seen: list[torch.Tensor] = []
+    lookup = fam.text_of
+
+    def spy(captions):
+        seen.append(captions.clone())
+        return lookup(captions)
+
+    fam.text_of = spy
+    batch = batch_of(fam, [0, 3, 6, 9])
+    losses = fam.train_step(batch)
+    right, wrong = seen[0], seen[1]
+    assert torch.equal(right, batch["caption"])
+    assert (fam.table.image_of[wrong] != fam.table.image_of[right]).all()
+    assert "D_wrong" in losses and torch.isfinite(losses["D_wrong"])
+
+
+def test_matching_aware_losses_are_finite_for_huge_logits():
+    big = torch.tensor([1e4, -1e4, 3e38])
+    d_real, d_fake, d_wrong = matching_aware_losses(big, big, big)
+    assert all(torch.isfinite(t) for t in (d_real, d_fake, d_wrong))
+    # softplus(-x) for real, softplus(x) for fakes and mismatched pairs
+    torch.testing.assert_close(d_real, F.softplus(-big).mean())
+    naive = -torch.log(1 - torch.sigmoid(torch.tensor([1e4])))  # what the log σ form gives
+    assert not torch.isfinite(naive).all()
+
+
+def test_gancls_loss_feeds_g_the_midpoint_of_two_captions(captions_dir):
+    fam = family("gancls", captions_dir, loss="gancls")
+    calls: list[torch.Tensor] = []
+    run_G = fam.run_G
+
+    def spy(z, sentence):
+        calls.append(sentence.detach().clone())
+        return run_G(z, sentence)
+
+    fam.run_G = spy
+    batch = batch_of(fam, [0, 3, 6, 9])
+    losses = fam.train_step(batch)
+    assert "D_magp" not in losses  # MA-GP is DF-GAN's, not Reed's
+    right = fam.table.gather(batch["caption"]).pooled
+    wrong = fam.table.gather(fam.table.mismatched(batch["caption"])).pooled
+    assert len(calls) == 2
+    torch.testing.assert_close(calls[0], right)
+    torch.testing.assert_close(calls[1], (right + wrong) / 2)
+
+
+def test_hinge_loss_weights_wrong_and_fake_by_half_and_adds_magp(captions_dir):
+    fam = family("gancls", captions_dir)
+    losses = fam.train_step(batch_of(fam, [0, 3, 6, 9]))
+    assert {"D_real", "D_wrong", "D_fake", "D_magp", "G"} <= set(losses)
+    assert float(losses["D_magp"]) >= 0
+
+
+def test_clip_contrastive_prefers_each_image_with_its_own_caption():
+    text = F.normalize(torch.randn(4, 8), dim=-1)
+    captions = torch.arange(4)
+    aligned = clip_contrastive(text * 3, text, captions)
+    shuffled = clip_contrastive(text.roll(1, 0) * 3, text, captions)
+    assert aligned < shuffled
+    # equals CE over cosine/τ when captions are distinct
+    logits = F.normalize(text * 3, dim=-1) @ text.T / 0.07
+    torch.testing.assert_close(aligned, F.cross_entropy(logits, captions))
+    # a caption repeated in the batch is right wherever it occurs: no penalty for choosing its twin
+    same = clip_contrastive(text[[0, 0]], text[[0, 0]], torch.tensor([3, 3]))
+    torch.testing.assert_close(same, torch.tensor(0.0), atol=1e-5, rtol=0)
+
+
+def test_caption_features_are_encoded_once_and_cached(captions_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("CGAN_CACHE_DIR", str(tmp_path))
+    first = family("gancls", captions_dir)
+    assert list((tmp_path / "text").glob("*.safetensors"))
+
+    def refuse(self, captions, batch_size=256):
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(TextEncoder, "encode", refuse)
+    second = family("gancls", captions_dir)
+    torch.testing.assert_close(second.table.text.pooled, first.table.text.pooled)
+    assert second.encoder is None  # the text tower is not kept once the captions are encoded
+
+
+def test_a_run_refuses_another_text_encoder(captions_dir):
+    fam = family("gancls", captions_dir)
+    record = dict(fam.config.text_encoder, sha256="0" * 64)
+    with pytest.raises(CheckpointError, match="text encoder"):
+        GANCLS(dataclasses.replace(fam.config, text_encoder=record), CPU)
+
+
+def test_embed_clip_stores_the_text_tower(captions_dir):
+    fam = family("gancls", captions_dir, embed_clip=True)
+    keys = [k for k in fam.state_tensors() if k.startswith("clip/text/")]
+    assert keys and not any(k.startswith("clip/text/") for k in family("gancls", captions_dir).state_tensors())
+
+
+@pytest.mark.parametrize("name", ["gancls", "gigagan"])
+def test_resume_is_bit_identical(name, captions_dir, tmp_path):
+    base = TINY_GIGAGAN if name == "gigagan" else TINY_TEXT
+    common = ["--captions", str(captions_dir), "--seed", "3", "--ema", "0.9", "--flip", "--device", "cpu",
+              "--workers", "0"]  # fmt: skip
+    for key, value in base.items():
+        common += [f"--{key.replace('_', '-')}", str(value)]
+    if name == "gancls":
+        common += ["--diffaug", "color,translation"]
+    else:
+        common += ["--r1-every", "2"]
+
+    def train(out, *extra):
+        result = CliRunner().invoke(app, ["train", name, "--out", str(out), *common, *extra])
+        assert result.exit_code == 0, result.output
+
+    train(tmp_path / "straight", "--steps", "5")
+    train(tmp_path / "split", "--steps", "2")
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "split" / "latest.safetensors"),
+                                       "--steps", "5", "--workers", "1"])  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+    a = load_checkpoint(tmp_path / "straight" / "latest.safetensors").tensors
+    b = load_checkpoint(tmp_path / "split" / "latest.safetensors").tensors
+    assert a.keys() == b.keys() and any(k.startswith("net/G_ema/") for k in a)
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+    config = json.loads((tmp_path / "split" / "config.json").read_text())["config"]
+    assert config["text_encoder"]["model"] == "cgan-tiny" and len(config["sample_prompts"]) == 8
