@@ -1,5 +1,6 @@
 """Prompts for text-to-image commands: reading them (`-` for stdin), naming their output folders, and
-making images for (prompt, seed) pairs that depend on nothing else (not batch, order or device)."""
+making images for (prompt, seed) pairs: the latent comes from the seed alone, so an image does not
+depend on the order or company it is made in (only on rounding, which batch size can change)."""
 
 from __future__ import annotations
 

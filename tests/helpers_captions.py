@@ -9,11 +9,12 @@ from PIL import Image, ImageDraw
 
 COLOURS = {"red": (230, 30, 30), "green": (30, 200, 40), "blue": (40, 60, 235)}
 SHAPES = ("circle", "square")
+BACKGROUND = (128, 128, 128)  # mid-grey: an all-black or all-white G is no shortcut
 
 
 def draw(colour: str, shape: str, size: int = 32, jitter: random.Random | None = None) -> Image.Image:
     rng = jitter or random.Random(0)
-    img = Image.new("RGB", (size, size), (0, 0, 0))
+    img = Image.new("RGB", (size, size), BACKGROUND)
     d = ImageDraw.Draw(img)
     r = size // 3 + rng.randint(-2, 2)
     cx, cy = size // 2 + rng.randint(-3, 3), size // 2 + rng.randint(-3, 3)

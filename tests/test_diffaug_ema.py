@@ -318,3 +318,17 @@ def test_ema_model_is_frozen_and_not_touched_by_the_optimizer():
         assert p.data_ptr() != q.data_ptr()
     ema.update(model, decay=0.5)
     assert not ema.model.training and all(not p.requires_grad for p in ema.model.parameters())
+
+
+def test_ema_warm_up_follows_the_live_model_early_and_reaches_the_decay():
+    from cgan_cli.nn.ema import warmed_up
+
+    assert warmed_up(0.999, 0) == pytest.approx(0.1)
+    assert warmed_up(0.999, 90) == pytest.approx(0.91)
+    assert warmed_up(0.999, 10**6) == 0.999
+    assert warmed_up(0.5, 100) == 0.5
+    # the share of the initial weights left after 300 updates: tiny with the warm-up, most without it
+    left = 1.0
+    for step in range(300):
+        left *= warmed_up(0.999, step)
+    assert left < 0.01 < 0.7 < 0.999**300

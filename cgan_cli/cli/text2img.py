@@ -56,7 +56,8 @@ def text2img(
 ) -> None:
     """Generate images from prompts. Prints each written path on stdout. Each image has a NAME.txt beside it
     holding its prompt, so the folder is a captioned set for `cgan eval --clip-score` (or for training).
-    The same prompt and seed give the same image on every run, batch size and device."""
+    The same prompt and seed give the same image on every run (across batch sizes and devices, up to
+    floating-point rounding: at most one 8-bit level here and there)."""
     ext = ext.lower().lstrip(".").replace("jpeg", "jpg")
     if ext not in EXTENSIONS:
         raise UsageError(f"--ext must be one of {', '.join(EXTENSIONS)} (got {ext!r})")

@@ -244,7 +244,6 @@ class Family(ABC):
         made = "text (try cgan text2img)" if cls.makes == "text" else "inputs (try cgan translate)"
         raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint makes images from {made}")
 
-
     @classmethod
     def text_sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> TextSampler:
         raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint does not make images from text")

@@ -28,7 +28,7 @@ from cgan_cli.errors import DataError, UsageError
 from cgan_cli.families.base import Family, SampleOptions, Sampler, load_net, register
 from cgan_cli.nn.dcgan import IMAGE_SIZES, DCGANDiscriminator, DCGANGenerator, DCGANNetConfig
 from cgan_cli.nn.diffaug import diff_augment, parse_policy
-from cgan_cli.nn.ema import EMA
+from cgan_cli.nn.ema import EMA, warmed_up
 from cgan_cli.nn.losses import GAN_LOSSES, SMOOTHABLE, GANLoss, gradient_penalty, r1_penalty
 
 D_NORM_CHOICES = ("auto", "batch", "layer", "none")
@@ -223,7 +223,7 @@ class LatentGAN(Family):
         loss_g.backward()
         self.opt_G.step()
         if self.ema is not None:
-            self.ema.update(self.G, cfg.ema)
+            self.ema.update(self.G, warmed_up(cfg.ema, self.step))
         return losses
 
     @torch.no_grad()

@@ -26,6 +26,7 @@ from cgan_cli.device import autocast
 from cgan_cli.families.base import register
 from cgan_cli.families.text_to_image import TextConfig, TextGAN
 from cgan_cli.nn.dfgan import DFGANDiscriminator, DFGANGenerator, DFGANNetConfig
+from cgan_cli.nn.ema import warmed_up
 from cgan_cli.nn.losses import matching_aware_gp
 from cgan_cli.text.clip import TextFeatures
 
@@ -141,6 +142,5 @@ class GANCLS(TextGAN):
         loss_g.backward()
         self.opt_G.step()
         if self.ema is not None:
-            self.ema.update(self.G, cfg.ema)
+            self.ema.update(self.G, warmed_up(cfg.ema, self.step))
         return losses
-

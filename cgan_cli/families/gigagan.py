@@ -33,6 +33,7 @@ from cgan_cli.device import autocast
 from cgan_cli.errors import UsageError
 from cgan_cli.families.base import register
 from cgan_cli.families.text_to_image import TextConfig, TextGAN
+from cgan_cli.nn.ema import warmed_up
 from cgan_cli.nn.gigagan import GigaGANDiscriminator, GigaGANGenerator, GigaGANNetConfig, VisionAidedHead, make_pyramid
 from cgan_cli.text.clip import ClipError, ImageEncoder, TextFeatures, load_image_encoder
 
@@ -202,7 +203,7 @@ class GigaGAN(TextGAN):
         loss_g.backward()
         self.opt_G.step()
         if self.ema is not None:
-            self.ema.update(self.G, cfg.ema)
+            self.ema.update(self.G, warmed_up(cfg.ema, self.step))
         return losses
 
 

@@ -215,4 +215,3 @@ def open_encoder(ckpt: Checkpoint, record: dict, weights: str, device: torch.dev
         raise ClipError(f"{exc} (the text encoder of {ckpt.path}; pass --clip-weights FILE)") from None
     check_same(record, encoder, str(ckpt.path))
     return encoder
-

@@ -32,3 +32,10 @@ class EMA:
             torch._foreach_lerp_(ema_params, params, 1.0 - decay)
         for ema_buffer, buffer in zip(self.model.buffers(), model.buffers(), strict=True):
             ema_buffer.copy_(buffer)
+
+
+def warmed_up(decay: float, step: int) -> float:
+    """The decay for update number `step` (from 0): min(decay, (1 + step) / (10 + step)), TensorFlow's
+    `ExponentialMovingAverage(num_updates=…)` warm-up. Without it a 0.999 average still holds 74% of the
+    random initial weights after 300 steps; with it the early average follows the live model."""
+    return min(decay, (1 + step) / (10 + step))
