@@ -172,3 +172,20 @@ def test_resume_is_bit_identical(name, captions_dir, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
     config = json.loads((tmp_path / "split" / "config.json").read_text())["config"]
     assert config["text_encoder"]["model"] == "cgan-tiny" and len(config["sample_prompts"]) == 8
+
+
+def test_gigagan_without_a_clip_image_tower_trains_without_its_two_terms(captions_dir, tmp_path):
+    from safetensors.torch import save_file
+
+    from cgan_cli.text.clip import random_clip_state
+
+    state = random_clip_state("cgan-tiny", 0)
+    text_only = tmp_path / "text-only.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items() if not k.startswith("visual.")}, str(text_only))
+    fam = family("gigagan", captions_dir, clip_weights=str(text_only))
+    assert fam.vision is None and "D_vision" not in fam.nets
+    losses = fam.train_step(batch_of(fam, [0, 3, 6, 9]))
+    assert "G_clip" not in losses and "D_vision" not in losses
+    with_tower = family("gigagan", captions_dir)
+    assert with_tower.vision is not None and "D_vision" in with_tower.nets
+    assert {"G_clip", "G_vision", "D_vision"} <= set(with_tower.train_step(batch_of(with_tower, [0, 3, 6, 9])))

@@ -48,8 +48,8 @@ def test_colour_drawn_from_the_text_far_above_chance(tmp_path):
     # the images must be made from the prompt, so first check the made data is what the judge expects
     assert all(colour_of(torch.zeros(3, 4, 4).index_fill_(0, torch.tensor([i]), 1.0) * 2 - 1) == c
                for i, c in enumerate(COLOURS))  # fmt: skip
-    ckpt = train("gancls", tmp_path / "data", tmp_path / "run", 300, ngf=16, ndf=16, lr=4e-4)
-    assert colour_accuracy(ckpt) >= 0.6  # chance 0.33; measured 0.85
+    ckpt = train("gancls", tmp_path / "data", tmp_path / "run", 200, ngf=16, ndf=16, lr=4e-4)
+    assert colour_accuracy(ckpt) >= 0.6  # chance 0.33; measured 0.83
 
 
 @pytest.mark.slow

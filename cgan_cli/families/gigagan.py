@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from cgan_cli.config import option
+from cgan_cli.console import warn
 from cgan_cli.device import autocast
 from cgan_cli.errors import UsageError
 from cgan_cli.families.base import register
@@ -56,7 +57,8 @@ class GigaGANConfig(TextConfig):
     lambda_clip: float = option(0.1, "CLIP contrastive loss weight on G (needs the CLIP image tower).", min=0.0)
     lambda_vision: float = option(0.5, "Vision-aided discriminator loss weight (needs the CLIP image tower).",
                                   min=0.0)  # fmt: skip
-    clip_vision: bool = option(True, "Load CLIP's image tower for the contrastive loss and vision-aided D.")
+    clip_vision: bool = option(True, "Use CLIP's image tower, when the weights have one, for the contrastive loss "
+                               "and the vision-aided D.")  # fmt: skip
     r1: float = option(0.05, "R1 penalty γ on real images (0: off).", min=0.0)
     r1_every: int = option(4, "Apply R1 every N D steps, scaled by N (lazy regularisation).", min=1)
     ema: float = option(0.999, "EMA generator decay (0: off); sampling uses it.", min=0.0, max=0.99999)
@@ -112,9 +114,9 @@ class GigaGAN(TextGAN):
         if cfg.clip_vision and (cfg.lambda_clip > 0 or cfg.lambda_vision > 0):
             try:
                 self.vision = load_image_encoder(cfg.clip_spec(), device)
-            except ClipError as exc:
-                raise ClipError(f"{exc} (train with --no-clip-vision to go without it)") from None
-            if cfg.lambda_vision > 0:
+            except ClipError as exc:  # a text-only weights file: GigaGAN without its two CLIP-image terms
+                warn(f"{exc}; training without the CLIP contrastive loss and the vision-aided D")
+            if self.vision is not None and cfg.lambda_vision > 0:
                 head = VisionAidedHead(self.vision.embed_dim, int(cfg.text_encoder["embed_dim"]))
                 self.D_vision = self.add_net("D_vision", head)
                 d_params += list(self.D_vision.parameters())
