@@ -22,7 +22,7 @@ from cgan_cli.data.inputs import InputImage, list_images
 from cgan_cli.data.io import read_image
 from cgan_cli.data.paired import split_aligned
 from cgan_cli.errors import CganError, UsageError
-from cgan_cli.families import TranslateOptions, family_class
+from cgan_cli.families import SampleOptions, TranslateOptions, family_class
 from cgan_cli.metrics.features import FeatureExtractor, cache_key, quantise
 from cgan_cli.metrics.stats import FIDStats, is_stats_file, load_stats
 from cgan_cli.translation import Job, TranslationRun
@@ -155,14 +155,17 @@ def with_captions(side: Side) -> list[str]:
     return side.captions
 
 
-def text_side(ckpt_path: Path, real: Side, device: torch.device, count: int | None, batch_size: int) -> Side:
+def text_side(
+    ckpt_path: Path, real: Side, device: torch.device, count: int | None, batch_size: int,
+    clip_weights: Path | None = None,
+) -> Side:  # fmt: skip
     """A text-to-image checkpoint's images for REAL's captions: image i from the first caption of real
     image i at seed i (the usual text-to-image protocol: one generation per real caption)."""
     from cgan_cli.generation import open_text_sampler
     from cgan_cli.prompts import PromptItem, generate_from_text
 
     captions = with_captions(real)[:count] if count else with_captions(real)
-    sampler = open_text_sampler(ckpt_path, device)
+    sampler = open_text_sampler(ckpt_path, device, SampleOptions(clip_weights=str(clip_weights or "")))
     prompts = list(dict.fromkeys(captions))
     position = {p: i for i, p in enumerate(prompts)}
     items = [PromptItem(position[c], seed) for seed, c in enumerate(captions)]

@@ -28,14 +28,28 @@ def read_prompts(args: Iterable[str], stdin: TextIO | None = None) -> list[str]:
     for arg in args:
         if arg == "-":
             stream = stdin if stdin is not None else sys.stdin
-            prompts += [line.strip() for line in stream.read().splitlines() if line.strip()]
+            try:
+                text = stream.read()
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"stdin: prompts are not valid text ({exc.reason} at byte {exc.start})") from None
+            prompts += [clean(line) for line in text.splitlines() if line.strip()]
         elif arg.strip():
-            prompts.append(arg.strip())
+            prompts.append(clean(arg))
         else:
             raise UsageError("a prompt is empty")
     if not prompts:
         raise UsageError("no prompts: give PROMPT arguments or `-` to read them from stdin")
     return list(dict.fromkeys(prompts))
+
+
+def clean(prompt: str) -> str:
+    """One line of text: runs of whitespace (newlines, tabs) become one space, as CLIP's tokenizer reads
+    them, so a prompt stays one caption line in its sidecar file."""
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(f"prompt {prompt!r} is not valid text (undecodable bytes)") from None
+    return " ".join(prompt.split())
 
 
 def slug(prompt: str) -> str:
@@ -80,12 +94,13 @@ def generate_from_text(
     batch_size: int = 32,
     psi: float = 1.0,
 ) -> Iterator[tuple[PromptItem, torch.Tensor]]:
-    """(item, image (C, H, W) in [-1, 1] on the CPU) in order; every prompt is encoded once."""
-    text = to(sampler.encode(prompts), device)
+    """(item, image (C, H, W) in [-1, 1] on the CPU) in order."""
     with full_precision():
         for i in range(0, len(items), batch_size):
             chunk = items[i : i + batch_size]
             z = torch.stack([latent(it.seed, sampler.z_dim) for it in chunk]).to(device)  # ψ is the family's
-            batch_text = take(text, torch.tensor([it.prompt for it in chunk], device=device))
+            used = list(dict.fromkeys(it.prompt for it in chunk))  # encoded per batch: memory stays bounded
+            text = to(sampler.encode([prompts[p] for p in used]), device)
+            batch_text = take(text, torch.tensor([used.index(it.prompt) for it in chunk], device=device))
             images = sampler.net(z, batch_text, psi).float().cpu()
             yield from zip(chunk, images)

@@ -123,7 +123,7 @@ def test_cache_reuses_features_and_notices_changes(sets, tmp_path, monkeypatch):
     monkeypatch.setenv("CGAN_CACHE_DIR", str(tmp_path / "cache"))
     real, fake = sets
     first = fid_json(real, fake, "--fid", "--cache")["fid"]
-    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
+    assert len(list((tmp_path / "cache" / "features").glob("*.safetensors"))) == 2
     import cgan_cli.metrics.features as features
 
     def no_extraction(*args, **kwargs):

@@ -233,9 +233,15 @@ def test_ema_generator_follows_the_update_rule(classes_dir):
     ds = fam.dataset()
     batch = {k: torch.stack([ds[(i, 0)][k] for i in range(6)]) for k in ("image", "label")}
     before = [p.detach().clone() for p in fam.ema.model.parameters()]
+    fam.step = 100  # past the warm-up, (1 + t) / (10 + t) > 0.9
     fam.train_step(batch)
     for old, new, live in zip(before, fam.ema.model.parameters(), fam.G.parameters()):
         torch.testing.assert_close(new, 0.9 * old + 0.1 * live.detach())
+    fam.step = 0  # the first update: decay 0.1, the average follows the live weights closely
+    before = [p.detach().clone() for p in fam.ema.model.parameters()]
+    fam.train_step(batch)
+    for old, new, live in zip(before, fam.ema.model.parameters(), fam.G.parameters()):
+        torch.testing.assert_close(new, 0.1 * old + 0.9 * live.detach())
     assert "G_ema" in fam.nets and all(not p.requires_grad for p in fam.ema.model.parameters())
 
 

@@ -41,3 +41,9 @@ def test_read_prompts_refuses_nothing_and_empty() -> None:
         read_prompts(["-"], io.StringIO("\n \n"))
     with pytest.raises(UsageError):
         read_prompts(["  "])
+
+
+def test_prompts_become_one_line_and_undecodable_ones_are_refused() -> None:
+    assert read_prompts(["a red\nbird\twith  wings"]) == ["a red bird with wings"]
+    with pytest.raises(UsageError, match="not valid text"):
+        read_prompts(["a \udcff bird"])  # a non-UTF-8 argv byte, as Python decodes it

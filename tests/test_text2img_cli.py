@@ -135,8 +135,8 @@ def clip_json(*args: str) -> dict:
 
 
 def manual_clip_score(folder: Path, spec: ClipSpec = ClipSpec(model="cgan-tiny")) -> tuple[float, list[float]]:
-    """CLIP score recomputed here: every image with the first line of its sidecar, 100·cos clipped at 0,
-    averaged. Also the raw cosines, so a test can tell whether the clip mattered."""
+    """CLIP score recomputed here: every image with the first line of its sidecar, 100·cos averaged, the
+    mean clipped at 0 (torchmetrics). Also the raw cosines, so a test can tell whether the clip mattered."""
     text_enc, image_enc = load_text_encoder(spec, CPU), load_image_encoder(spec, CPU)
     scores, cosines = [], []
     for path in sorted(folder.rglob("*.png")):
@@ -146,9 +146,9 @@ def manual_clip_score(folder: Path, spec: ClipSpec = ClipSpec(model="cgan-tiny")
         with torch.no_grad():
             cos = float(F.cosine_similarity(image_enc(x), text_enc.encode([caption]).pooled, dim=-1)[0])
         cosines.append(cos)
-        scores.append(max(100 * cos, 0.0))
+        scores.append(100 * cos)
     assert scores, folder
-    return sum(scores) / len(scores), cosines
+    return max(sum(scores) / len(scores), 0.0), cosines
 
 
 # --- text2img: outputs ----------------------------------------------------------------------------
@@ -440,20 +440,21 @@ def _bright_and_dark(folder: Path, caption: str) -> Path:
     return folder
 
 
-def test_clip_score_clips_each_image_at_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_clip_score_clips_the_mean_at_zero_as_torchmetrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text_enc = load_text_encoder(ClipSpec(model="cgan-tiny"), CPU)
     v = text_enc.encode([RED]).pooled[0]
     stub = _SignedImageEncoder(v)
     bright = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
     dark = Image.new("RGB", (SIZE, SIZE), (0, 0, 0))
-    scores = clip_scores([bright, dark, None], [RED] * 3, stub, text_enc)  # type: ignore[arg-type]
-    assert scores[:2].tolist() == pytest.approx([100.0, 0.0], abs=1e-3)  # not −100
-    assert torch.isnan(scores[2])
-    assert clip_score(scores) == pytest.approx(50.0, abs=1e-3)  # unclipped: 0
-    # and through the CLI, whose image tower is the stub
+    scores = clip_scores([bright, dark, dark, None], [RED] * 4, stub, text_enc)  # type: ignore[arg-type]
+    assert scores[:3].tolist() == pytest.approx([100.0, -100.0, -100.0], abs=1e-3)  # per image: not clipped
+    assert torch.isnan(scores[3])
+    assert clip_score(scores) == 0.0  # the mean, −33.3, clipped
+    assert clip_score(scores[[0, 0, 0, 1]]) == pytest.approx(50.0, abs=1e-3)  # per-image clipping would give 75
+    # and through the CLI, whose image tower is the stub: one bright, one dark → mean 0
     monkeypatch.setattr(clip_module, "load_image_encoder", lambda spec, dev: stub)
     report = clip_json(str(_bright_and_dark(tmp_path / "bd", RED)), *TINY_CLIP)
-    assert report["clip_score"] == pytest.approx(50.0, abs=1e-3)
+    assert report["clip_score"] == pytest.approx(0.0, abs=1e-3)
 
 
 def test_clip_score_of_a_folder_with_an_uncaptioned_image(made_folder: Path, tmp_path: Path) -> None:

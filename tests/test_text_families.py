@@ -46,6 +46,7 @@ def test_mismatched_captions_belong_to_other_images(captions_dir):
     # the batch shifted by one, where that already is another image's caption
     captions = torch.tensor([0, 4, 8, 12])
     assert table.mismatched(captions).tolist() == [12, 0, 4, 8]
+    assert table.mismatched(torch.tensor([7])).tolist() == [8]  # alone: the next image's caption
 
 
 @pytest.mark.parametrize("name", ["gancls", "gigagan"])
@@ -129,7 +130,6 @@ def test_caption_features_are_encoded_once_and_cached(captions_dir, monkeypatch,
     monkeypatch.setattr(TextEncoder, "encode", refuse)
     second = family("gancls", captions_dir)
     torch.testing.assert_close(second.table.text.pooled, first.table.text.pooled)
-    assert second.encoder is None  # the text tower is not kept once the captions are encoded
 
 
 def test_a_run_refuses_another_text_encoder(captions_dir):
@@ -189,3 +189,68 @@ def test_gigagan_without_a_clip_image_tower_trains_without_its_two_terms(caption
     with_tower = family("gigagan", captions_dir)
     assert with_tower.vision is not None and "D_vision" in with_tower.nets
     assert {"G_clip", "G_vision", "D_vision"} <= set(with_tower.train_step(batch_of(with_tower, [0, 3, 6, 9])))
+
+
+def test_gancls_keeps_no_token_features_and_gigagan_does(captions_dir):
+    assert family("gancls", captions_dir).table.text.tokens.shape[1] == 0
+    tokens = family("gigagan", captions_dir).table.text.tokens
+    assert tokens.shape[1] > 2 and tokens.dtype == torch.float16
+
+
+def test_a_mismatched_caption_never_has_the_same_words(tmp_path):
+    from helpers_captions import draw
+
+    for i, caption in enumerate(["a red circle", "a red circle", "a blue square"]):
+        draw("red", "circle").save(tmp_path / f"{i}.png")
+        (tmp_path / f"{i}.txt").write_text(caption + "\n")
+    table = family("gancls", tmp_path).table
+    wrong = table.mismatched(torch.tensor([1, 0]))  # images 0 and 1 share their words
+    assert (table.text_id[wrong] != table.text_id[torch.tensor([1, 0])]).all()
+
+
+def test_resume_refuses_captions_that_changed(tmp_path):
+    from helpers_captions import write_captioned
+
+    from cgan_cli.errors import DataError
+
+    data = write_captioned(tmp_path / "data", per_kind=1)
+    fam = family("gancls", data)
+    (data / "red-circle-0.txt").write_text("a crimson disc\n")
+    with pytest.raises(DataError, match="captions changed"):
+        GANCLS(fam.config, CPU)
+
+
+def test_sample_grid_rows_share_a_latent_across_prompts(captions_dir):
+    batch = family("gancls", captions_dir).validation_batch()
+    z, prompts = batch["z"].view(4, 8, -1), batch["caption"].view(4, 8)
+    assert torch.equal(z[:, :1].expand_as(z), z) and not torch.equal(z[0, 0], z[1, 0])
+    assert torch.equal(prompts[:1].expand_as(prompts), prompts) and len(set(prompts[0].tolist())) == 8
+
+
+def test_text_blends_align_token_ends_so_eot_blends_with_eot():
+    from cgan_cli.nn.gigagan_layers import eot_index
+    from cgan_cli.text.clip import ClipSpec, load_text_encoder
+    from cgan_cli.text.features import align_ends, mix
+
+    encoder = load_text_encoder(ClipSpec(model="cgan-tiny"), CPU)
+    keys = encoder.encode(["a bird", "a small red bird with black wings and a long tail"])
+    aligned = align_ends(keys)
+    lengths = keys.mask.sum(1)
+    for row in range(2):  # the same tokens, moved to the end
+        torch.testing.assert_close(aligned.tokens[row, -lengths[row] :], keys.tokens[row, : lengths[row]])
+        assert not aligned.tokens[row, : -lengths[row]].any()
+    frames = mix(keys, torch.tensor([[1.0, 0.0], [0.99, 0.01], [0.5, 0.5], [0.0, 1.0]]))
+    last = keys.tokens.shape[1] - 1
+    assert eot_index(frames.mask).tolist() == [last] * 4  # no jump of the EOT position along the walk
+    torch.testing.assert_close(frames.tokens[2, last], (keys.tokens[0, lengths[0] - 1] + keys.tokens[1, -1]) / 2)
+    assert torch.equal(frames.mask[0], aligned.mask[0]) and torch.equal(frames.mask[3], aligned.mask[1])
+
+
+def test_resume_clip_weights_applies_to_text_runs_only(classes_dir, tmp_path):
+    result = CliRunner().invoke(app, ["train", "dcgan", "--images", str(classes_dir), "--out", str(tmp_path / "r"),
+                                      "--image-size", "32", "--ngf", "8", "--ndf", "8", "--steps", "1",
+                                      "--device", "cpu", "--workers", "0"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    resumed = CliRunner().invoke(app, ["train", "--resume", str(tmp_path / "r" / "latest.safetensors"),
+                                       "--clip-weights", str(tmp_path / "x.safetensors")])  # fmt: skip
+    assert resumed.exit_code == 2 and "no text encoder" in resumed.output

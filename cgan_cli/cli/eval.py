@@ -73,6 +73,10 @@ def evaluate(
     clip_weights: Annotated[
         Path | None, typer.Option("--clip-weights", help="A local CLIP weights file instead of downloading.")
     ] = None,
+    text_encoder_weights: Annotated[
+        Path | None,
+        typer.Option("--text-encoder-weights", help="With a text checkpoint FAKE: its CLIP weights file, if moved."),
+    ] = None,
     dims: Annotated[int, typer.Option("--dims", help="Inception feature layer: 64, 192, 768 or 2048.")] = 2048,
     resize: Annotated[str, typer.Option("--resize", help="pytorch-fid (bilinear) or clean (PIL bicubic).")] = (
         "pytorch-fid"
@@ -132,7 +136,7 @@ def evaluate(
     if makes == "text":
         if aligned or inputs is not None:
             raise UsageError("--aligned and --inputs apply to translation checkpoints; this one makes images from text")
-        fake_side = text_side(Path(fake), real_side, dev, n, batch_size)
+        fake_side = text_side(Path(fake), real_side, dev, n, batch_size, text_encoder_weights)
     elif makes == "samples":
         if aligned or inputs is not None:
             raise UsageError("--aligned and --inputs apply to translation checkpoints; this one samples from noise")
@@ -159,6 +163,13 @@ def evaluate(
         if not lpips_found.official:
             warn("these LPIPS weights are not the published ones: their values compare with nobody else's")
         lpips_settings = lpips_found.settings()
+
+    clip_model_pair = None
+    if clip:  # before any long pass: uncaptioned images, missing weights and bad sides fail at once
+        clip_side = fake_side or real_side
+        require_features(clip_side, "CLIP score")
+        with_captions(clip_side)
+        clip_model_pair = _clip_encoders(clip_model, clip_pretrained, clip_weights, dev)
 
     # --- Inception features -------------------------------------------------------------------
     results: dict[str, float] = {}
@@ -209,9 +220,8 @@ def evaluate(
                 _metrics(wanted, real_side, fake_side, feats, stats, results, settings, seed, params)
             except ValueError as exc:  # too few samples for a metric, and the like
                 raise CganError(str(exc)) from None
-    if clip:
-        results["clip_score"] = _clip_score(fake_side or real_side, clip_model, clip_pretrained, clip_weights, dev,
-                                            batch_size, settings, on_error)  # fmt: skip
+    if clip_model_pair is not None:
+        results["clip_score"] = _clip_score(fake_side or real_side, *clip_model_pair, batch_size, settings, on_error)
     if paired and fake_side is not None:
         for side in (real_side, fake_side):
             require_features(side, "paired metrics")
@@ -231,19 +241,20 @@ def evaluate(
         raise typer.Exit(int(ExitCode.FAILURE))
 
 
-def _clip_score(side: Side, model: str, pretrained: str, weights: Path | None, dev: torch.device, batch_size: int,
-                settings: dict, on_error) -> float:  # fmt: skip
-    from cgan_cli.metrics.clip_score import clip_score, clip_scores
+def _clip_encoders(model: str, pretrained: str, weights: Path | None, dev: torch.device):
     from cgan_cli.text.clip import ClipSpec, load_image_encoder, load_text_encoder
 
-    require_features(side, "CLIP score")
-    captions = with_captions(side)
     tag = "" if weights is not None or pretrained.lower() in ("", "none") else pretrained
     spec = ClipSpec(model=model, pretrained=tag, weights=str(weights.resolve()) if weights else "")
-    text_encoder, image_encoder = load_text_encoder(spec, dev), load_image_encoder(spec, dev)
     if not spec.pretrained and not spec.weights:
         warn("--clip-pretrained none: a randomly initialised CLIP gives meaningless CLIP scores")
-    settings.update(clip_backbone=spec.describe(), clip_sha256=text_encoder.sha256, clip_score_clip_at=0)
+    return load_text_encoder(spec, dev), load_image_encoder(spec, dev)
+
+
+def _clip_score(side: Side, text_encoder, image_encoder, batch_size: int, settings: dict, on_error) -> float:
+    from cgan_cli.metrics.clip_score import clip_score, clip_scores
+
+    settings.update(clip_backbone=text_encoder.spec.describe(), clip_sha256=text_encoder.sha256)
     if side.restart is not None:
         side.restart()
 
@@ -256,7 +267,7 @@ def _clip_score(side: Side, model: str, pretrained: str, weights: Path | None, d
                 yield None
 
     try:
-        return clip_score(clip_scores(images(), captions, image_encoder, text_encoder, batch_size))
+        return clip_score(clip_scores(images(), with_captions(side), image_encoder, text_encoder, batch_size))
     except ValueError as exc:
         raise CganError(str(exc)) from None
 

@@ -63,6 +63,10 @@ def text2img(
         raise UsageError(f"--ext must be one of {', '.join(EXTENSIONS)} (got {ext!r})")
     if grid_file is not None:
         write_format(grid_file)
+        if grid_file.resolve().is_relative_to(out_dir.resolve()):
+            raise UsageError(
+                f"--grid {grid_file}: put the contact sheet outside --out, which holds captioned images only"
+            )
     seed_list = parse_seeds(seeds) if seeds is not None else parse_seeds(f"{seed}-{seed + n - 1}")
     texts = read_prompts(prompts)
     items = [PromptItem(p, s) for p in range(len(texts)) for s in seed_list]
@@ -92,7 +96,8 @@ def text2img(
             else:
                 out(str(path))
     if grid_file is not None:
-        out(str(save_image(grid([rows[p] for p in sorted(rows)]), grid_file)))
+        sheet = save_image(grid([rows[p] for p in sorted(rows)]), grid_file)
+        out(json.dumps({"path": str(sheet), "kind": "grid"}) if as_json else str(sheet))
 
 
 def _keep(stream, rows: dict[int, list[torch.Tensor]], on: bool):

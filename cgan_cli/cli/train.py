@@ -51,6 +51,10 @@ def train(
         Path | None, typer.Option("--resume", help="Continue a run exactly from its checkpoint; no other flags needed.")
     ] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="With --resume: a new stop step.", min=1)] = None,
+    clip_weights: Annotated[
+        Path | None,
+        typer.Option("--clip-weights", help="With --resume of a text-to-image run: where its CLIP weights are now."),
+    ] = None,
     device: Device = "auto",
     workers: Workers = default_workers(),
     compile: Compile = False,
@@ -62,16 +66,21 @@ def train(
     if resume is None:
         typer.echo(ctx.get_help(), err=True)
         raise typer.Exit(2)
-    _resume(resume, steps, device, workers, compile)
+    _resume(resume, steps, device, workers, compile, clip_weights)
 
 
 @exits_cleanly
-def _resume(resume: Path, steps: int | None, device: str, workers: int, compile: bool) -> None:
+def _resume(resume: Path, steps: int | None, device: str, workers: int, compile: bool,
+            clip_weights: Path | None = None) -> None:  # fmt: skip
     ckpt = load_checkpoint(resume, groups=())  # header first: family and config
     cls = family_class(ckpt.family, resume)
     cfg = cls.config_from(ckpt)
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=steps)
+    if clip_weights is not None:
+        if not hasattr(cfg, "clip_weights"):
+            raise UsageError(f"--clip-weights: {resume} is a {ckpt.family} run, which has no text encoder")
+        cfg = dataclasses.replace(cfg, clip_weights=str(clip_weights.resolve()))  # the same encoder is checked
     validate(cfg)
     family = cls(cfg, resolve_device(device), compile)
     run(family, resume.parent, workers, resume)

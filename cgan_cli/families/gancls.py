@@ -2,11 +2,12 @@
 al.'s GAN-CLS/GAN-INT objective (ICML 2016) with `--loss gancls`, conditioned on a frozen CLIP text
 encoder's sentence embedding instead of the papers' own text encoders.
 
-Defaults are DF-GAN's: nf 32, z 100, one-stage G of fusion blocks, 64×64 here (the paper trains 256×256;
-`--image-size 256` on a GPU), batch 32, Adam betas (0.0, 0.9), lr G 1e-4 and D 4e-4, constant rate, and
-the hinge loss over (real, matching text), (fake, text) and (real, mismatched text — the batch shifted by
-one), the last two weighted ½, plus the matching-aware gradient penalty (weight 2, power 6) on real
-images with their text. G minimises −D(fake, text).
+Defaults are DF-GAN's: nf 32, z 100, one-stage G of fusion blocks, 64×64 here (the paper trains
+256×256; `--image-size 256` on a GPU), random horizontal flips (DF-GAN also random-crops from a 76/64
+larger resize; here images are resized and centre-cropped), batch 32, Adam betas (0.0, 0.9), lr G 1e-4
+and D 4e-4, constant rate, and the hinge loss over (real, matching text), (fake, text) and (real,
+mismatched text: the batch shifted by one), the last two weighted ½, plus the matching-aware gradient
+penalty (weight 2, power 6) on real images with their text. G minimises −D(fake, text).
 
 `--loss gancls` is Reed et al.'s matching-aware BCE loss: D scores (real, right) real and (real, wrong)
 and (fake, right) fake, the last two halved; G's non-saturating loss adds fakes made from the midpoint of
@@ -48,6 +49,7 @@ class GANCLSConfig(TextConfig):
     batch_size: int = option(32, "Images per step.", min=1)
     epochs: int = option(600, "Epochs at the initial learning rate.", min=0)
     epochs_decay: int = option(0, "Epochs over which the learning rate decays linearly to zero.", min=0)
+    flip: bool = option(True, "Random horizontal flips of the training images (DF-GAN's RandomHorizontalFlip).")
 
     def net(self) -> DFGANNetConfig:
         encoder = self.text_encoder or {}
@@ -66,6 +68,7 @@ class GANCLS(TextGAN):
     summary = "Text-to-image with DF-GAN's one-stage generator and matching-aware hinge loss (or GAN-CLS)."
     Config = GANCLSConfig
     config: GANCLSConfig
+    reads_tokens = False  # DF-GAN reads the sentence vector only
 
     def __init__(self, config: GANCLSConfig, device: torch.device, compile: bool = False) -> None:
         super().__init__(config, device, compile)

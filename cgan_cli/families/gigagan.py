@@ -136,12 +136,17 @@ class GigaGAN(TextGAN):
     def uses_vision_head(self) -> bool:
         return self.vision is not None and "D_vision" in self.nets
 
-    def discriminate(self, pyramid: list[torch.Tensor], text: TextFeatures) -> torch.Tensor:
-        """(N, scales) logits of the multi-scale D."""
-        return self.run_D([self.augment(x) for x in pyramid], text.tokens, text.mask)
+    def discriminate(self, pyramid: list[torch.Tensor], text: TextFeatures, eager: bool = False) -> torch.Tensor:
+        """(N, scales) logits of the multi-scale D (`eager`: never the compiled D, for R1's double backward)."""
+        D = self.D if eager else self.run_D
+        return D([self.augment(x) for x in pyramid], text.tokens, text.mask)
 
-    def vision_logits(self, images: torch.Tensor, text: TextFeatures) -> torch.Tensor:
-        return self.nets["D_vision"](self.vision(self.augment(images)), text.pooled)
+    def clip_image(self, images: torch.Tensor) -> torch.Tensor:
+        """Frozen CLIP image embeddings of DiffAugmented images (what the vision-aided head judges)."""
+        return self.vision(self.augment(images))
+
+    def vision_logits(self, embeddings: torch.Tensor, text: TextFeatures) -> torch.Tensor:
+        return self.nets["D_vision"](embeddings, text.pooled)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg = self.config
@@ -160,7 +165,7 @@ class GigaGAN(TextGAN):
             real = real.detach().requires_grad_(True)
         reals = make_pyramid(real, cfg.pyramid)
         with autocast(self.device):
-            out_real = self.discriminate(reals, text).float()
+            out_real = self.discriminate(reals, text, eager=r1_now).float()
             out_fake = self.discriminate([f.detach() for f in fakes], text).float()
             out_wrong = self.discriminate(reals, wrong).float()
         d_real, d_fake, d_wrong = matching_aware_losses(out_real, out_fake, out_wrong)
@@ -168,8 +173,10 @@ class GigaGAN(TextGAN):
         losses = {"D_real": d_real.detach(), "D_fake": d_fake.detach(), "D_wrong": d_wrong.detach()}
         if self.uses_vision_head():
             with autocast(self.device):
-                v_real = self.vision_logits(real, text).float()
-                v_fake = self.vision_logits(fakes[0].detach(), text).float()
+                with torch.no_grad():  # CLIP is frozen: no graph through its tower on D's side
+                    emb_real, emb_fake = self.clip_image(real.detach()), self.clip_image(fakes[0].detach())
+                v_real = self.vision_logits(emb_real, text).float()
+                v_fake = self.vision_logits(emb_fake, text).float()
             d_vision = F.softplus(-v_real).mean() + F.softplus(v_fake).mean()
             loss_d = loss_d + cfg.lambda_vision * d_vision
             losses["D_vision"] = d_vision.detach()
@@ -190,15 +197,16 @@ class GigaGAN(TextGAN):
             g_adv = F.softplus(-self.discriminate(fakes, text).float()).mean()
         loss_g = g_adv
         losses["G"] = g_adv.detach()
-        if self.vision is not None and cfg.lambda_clip > 0:
+        if self.vision is not None:
             with autocast(self.device):
-                image_emb = self.vision(fakes[0])
+                image_emb = self.clip_image(fakes[0])  # one CLIP pass serves both image terms
+        if self.vision is not None and cfg.lambda_clip > 0:
             g_clip = clip_contrastive(image_emb.float(), text.pooled, captions)
             loss_g = loss_g + cfg.lambda_clip * g_clip
             losses["G_clip"] = g_clip.detach()
         if self.uses_vision_head():
             with autocast(self.device):
-                g_vision = F.softplus(-self.vision_logits(fakes[0], text).float()).mean()
+                g_vision = F.softplus(-self.vision_logits(image_emb, text).float()).mean()
             loss_g = loss_g + cfg.lambda_vision * g_vision
             losses["G_vision"] = g_vision.detach()
             self.nets["D_vision"].requires_grad_(True)

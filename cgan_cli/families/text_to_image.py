@@ -10,6 +10,8 @@ another with a clear message.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,7 +23,7 @@ from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config import TrainConfig, option
 from cgan_cli.data.captions import CaptionedDataset, CaptionedImages, find_captioned
 from cgan_cli.data.grid import grid
-from cgan_cli.errors import CganError, UsageError
+from cgan_cli.errors import CganError, DataError, UsageError
 from cgan_cli.families.base import Family, SampleOptions, TextSampler, load_net
 from cgan_cli.nn.diffaug import diff_augment, parse_policy
 from cgan_cli.nn.ema import EMA
@@ -64,6 +66,7 @@ class TextConfig(TrainConfig):
     flip: bool = option(False, "Random horizontal flips of the training images.")
     text_encoder: dict | None = option(None, "The text encoder's identity, recorded at the start.", cli=False)
     sample_prompts: tuple[str, ...] = option((), "The fixed prompts of the sample grids.", cli=False)
+    captions_sha256: str = option("", "Digest of the training captions, in order.", cli=False)
 
     IMAGE_SIZES: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)
 
@@ -91,25 +94,27 @@ class TextGAN(Family):
 
     config: TextConfig
     makes: ClassVar[str] = "text"
+    reads_tokens: ClassVar[bool] = True  # per-token features (cross-attention), not only the pooled embedding
 
     def __init__(self, config: TextConfig, device: torch.device, compile: bool = False) -> None:
         super().__init__(config, device, compile)
         self.data: CaptionedImages = find_captioned(Path(config.captions))
         encoder = load_text_encoder(config.clip_spec(), device)
-        if config.text_encoder:  # a resumed run: the same encoder, or the cached features would lie
+        digest = hashlib.sha256(json.dumps(self.data.captions()).encode()).hexdigest()
+        if config.text_encoder:  # a resumed run: the same encoder and captions, or caption indices would lie
             check_same(config.text_encoder, encoder, f"{config.captions}: this run")
+            if config.captions_sha256 and config.captions_sha256 != digest:
+                raise DataError(
+                    f"{config.captions}: the captions changed since this run started; train a new run on them"
+                )
         else:
             self.config = config = dataclasses.replace(
-                config, text_encoder=encoder_record(encoder), sample_prompts=self._pick_prompts()
-            )
+                config, text_encoder=encoder_record(encoder), sample_prompts=self._pick_prompts(),
+                captions_sha256=digest,
+            )  # fmt: skip
         self.clip_state = text_tower_state(encoder) if config.embed_clip else None
-        self.table = CaptionTable.build(encoder, self.data, device)
+        self.table = CaptionTable.build(encoder, self.data, device, tokens=self.reads_tokens)
         self.policy = parse_policy(config.diffaug)
-        self.encoder: TextEncoder | None = encoder if self.keeps_encoder() else None
-
-    def keeps_encoder(self) -> bool:
-        """Whether training needs the text tower after the captions are encoded (it is hundreds of MB)."""
-        return False
 
     def with_ema(self, G: nn.Module) -> EMA | None:
         ema = EMA(G) if self.config.ema > 0 else None
@@ -122,10 +127,18 @@ class TextGAN(Family):
 
     # --- data ---------------------------------------------------------------------------------
     def _pick_prompts(self) -> tuple[str, ...]:
+        """Up to 8 different captions, from images spread evenly over the set."""
         items = self.data.items
-        k = min(SAMPLE_PROMPTS, len(items))
-        picks = [round(i * (len(items) - 1) / max(1, k - 1)) for i in range(k)]
-        return tuple(items[i][1][0] for i in picks)
+        order = sorted(range(len(items)), key=lambda i: (i * SAMPLE_PROMPTS) % len(items))  # spread, then fill
+        picked: dict[str, None] = {}
+        for i in order:
+            for caption in items[i][1]:
+                if caption not in picked:
+                    picked[caption] = None
+                    break
+            if len(picked) == SAMPLE_PROMPTS:
+                break
+        return tuple(picked)
 
     def dataset(self) -> CaptionedDataset:
         return CaptionedDataset(self.data, self.config.image_size, 3, flip=self.config.flip)
@@ -135,7 +148,7 @@ class TextGAN(Family):
         lookup = {caption: i for i, caption in enumerate(self.data.captions())}
         prompts = torch.tensor([lookup[p] for p in self.config.sample_prompts])
         g = torch.Generator().manual_seed(self.config.seed)
-        z = torch.randn(SAMPLE_SEEDS * len(prompts), self.config.z_dim, generator=g)
+        z = torch.randn(SAMPLE_SEEDS, self.config.z_dim, generator=g).repeat_interleave(len(prompts), 0)
         return {"z": z, "caption": prompts.repeat(SAMPLE_SEEDS)}
 
     def text_of(self, captions: torch.Tensor) -> TextFeatures:
@@ -212,6 +225,9 @@ def open_encoder(ckpt: Checkpoint, record: dict, weights: str, device: torch.dev
         else:
             encoder = load_text_encoder(spec, device)
     except ClipError as exc:
-        raise ClipError(f"{exc} (the text encoder of {ckpt.path}; pass --clip-weights FILE)") from None
+        raise ClipError(
+            f"{exc} (the text encoder of {ckpt.path}: give its weights file with --clip-weights, or with "
+            "--text-encoder-weights to eval)"
+        ) from None
     check_same(record, encoder, str(ckpt.path))
     return encoder

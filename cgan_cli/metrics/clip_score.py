@@ -1,7 +1,8 @@
-"""CLIP score (Hessel et al. 2021, as torchmetrics' `CLIPScore`): 100 · cos(E_img(x), E_txt(caption)),
-clipped at 0 per image and averaged. Images go through the encoder's own preprocessing (shorter side
-resized bicubically to its input size, centre crop, CLIP's mean/std), done on tensors here where
-torchmetrics uses the Hugging Face processor on PIL images, so values agree to the resize's rounding.
+"""CLIP score (Hessel et al. 2021) as torchmetrics' `CLIPScore` computes it: the mean over images of
+100 · cos(E_img(x), E_txt(caption)), clipped at 0. Images go through the encoder's own preprocessing
+(shorter side resized bicubically to its input size, centre crop, CLIP's mean/std), done on tensors here
+where torchmetrics uses the Hugging Face processor on PIL images, so values agree to the resize's
+rounding. torchmetrics defaults to ViT-L/14; the backbone is recorded with every result.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def clip_scores(
     batch_size: int = 64,
     on_progress: Callable[[int], None] = lambda k: None,
 ) -> torch.Tensor:
-    """Per-image scores (max(100·cos, 0)) of images paired with captions in order; an image given as None
+    """Per-image scores 100·cos of images paired with captions in order; an image given as None
     (unreadable) gets NaN and is left out of the mean by `clip_score`."""
     device = next(image_encoder.parameters()).device
     scores: list[torch.Tensor] = []
@@ -44,7 +45,7 @@ def clip_scores(
             emb_img = torch.cat([image_encoder(t[None].to(device)) for _, t in batch])
         emb_txt = text_encoder.encode([captions[i] for i in index]).pooled.to(device)
         cos = F.cosine_similarity(emb_img.float(), emb_txt.float(), dim=-1)
-        scores.append((100 * cos).clamp(min=0).cpu())
+        scores.append((100 * cos).cpu())
         on_progress(len(batch))
         batch.clear()
 
@@ -64,8 +65,8 @@ def clip_scores(
 
 
 def clip_score(scores: torch.Tensor) -> float:
-    """The mean over the images that could be read."""
+    """max(mean, 0) over the images that could be read (torchmetrics clips the mean, not each image)."""
     valid = scores[~torch.isnan(scores)]
     if valid.numel() == 0:
         raise ValueError("CLIP score: no image could be read")
-    return float(valid.mean())
+    return max(float(valid.mean()), 0.0)
