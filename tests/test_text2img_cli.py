@@ -228,7 +228,9 @@ def test_text2img_same_prompt_and_seed_same_pixels_across_runs_batches_and_compa
     for rel in files:
         ref = pixels(tmp_path / "crowd" / rel)
         assert np.array_equal(ref, pixels(tmp_path / "again" / rel)), rel  # run to run
-        assert np.array_equal(ref, pixels(tmp_path / "shuffled" / rel)), rel  # order of prompts and seeds
+        # order of prompts and seeds: an image may land in a batch of another size (rounding, as below)
+        shuffled = pixels(tmp_path / "shuffled" / rel)
+        assert near(ref, shuffled) and np.count_nonzero(ref != shuffled) <= ref.size // 100, rel
         # --batch-size 1 vs 8: CPU GEMMs of another shape round differently in the last float bit, which
         # can move a pixel that sits on a .5 boundary by one level (gigagan; see the report)
         single = pixels(tmp_path / "single" / rel)

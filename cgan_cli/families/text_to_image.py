@@ -40,7 +40,7 @@ from cgan_cli.text.clip import (
     spec_from_record,
     text_tower_state,
 )
-from cgan_cli.text.features import CaptionTable
+from cgan_cli.text.features import CaptionTable, pad
 
 SAMPLE_PROMPTS = 8  # columns of the training sample grid: fixed prompts
 SAMPLE_SEEDS = 4  # rows: fixed latents
@@ -199,9 +199,13 @@ class TextGAN(Family):
         def run(z: torch.Tensor, text: TextFeatures, psi: float) -> torch.Tensor:
             return cls.run_generator(net, z, text, psi)
 
+        def encode(prompts: list[str]) -> TextFeatures:
+            """Padded to the full context, so a prompt's features have one shape whatever it is encoded with."""
+            return pad(encoder.encode(prompts), encoder.context_length)
+
         return TextSampler(
             net=run,
-            encode=encoder.encode,
+            encode=encode,
             z_dim=cfg.z_dim,
             channels=3,
             image_size=cfg.image_size,
