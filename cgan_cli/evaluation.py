@@ -18,6 +18,7 @@ from PIL import Image
 
 from cgan_cli.cache import read_cached, write_cached
 from cgan_cli.checkpoint import load_checkpoint, read_metadata
+from cgan_cli.console import warn
 from cgan_cli.data.inputs import InputImage, list_images
 from cgan_cli.data.io import read_image
 from cgan_cli.data.paired import split_aligned
@@ -165,6 +166,8 @@ def text_side(
     from cgan_cli.prompts import PromptItem, generate_from_text
 
     captions = with_captions(real)[:count] if count else with_captions(real)
+    if count and count > len(captions):
+        warn(f"-n {count}: {real.origin} has {len(captions)} captioned images, so {len(captions)} are made")
     sampler = open_text_sampler(ckpt_path, device, SampleOptions(clip_weights=str(clip_weights or "")))
     prompts = list(dict.fromkeys(captions))
     position = {p: i for i, p in enumerate(prompts)}

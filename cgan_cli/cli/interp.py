@@ -78,8 +78,10 @@ def interp(
     target: Annotated[str | None, typer.Option("--to", help="StarGAN: the label to end at.")] = None,
     texts: Annotated[
         list[str] | None,
-        typer.Option("--text", help="Text-to-image: keyframe prompts (repeat; GAN-INT at --seed), or the prompt "
-                     "held fixed with --seeds."),
+        typer.Option(
+            "--text",
+            help="Text-to-image: keyframe prompts (repeat; GAN-INT at --seed), or the prompt held fixed with --seeds.",
+        ),
     ] = None,
     clip_weights: Annotated[
         Path | None, typer.Option("--clip-weights", help="Text-to-image: the CLIP weights file it was trained with.")
