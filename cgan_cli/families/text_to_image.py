@@ -28,7 +28,6 @@ from cgan_cli.families.base import Family, SampleOptions, TextSampler, load_net
 from cgan_cli.nn.diffaug import diff_augment, parse_policy
 from cgan_cli.nn.ema import EMA
 from cgan_cli.text.clip import (
-    MODEL_NAMES,
     ClipError,
     ClipSpec,
     TextEncoder,
@@ -74,7 +73,9 @@ class TextConfig(TrainConfig):
         if self.image_size not in self.IMAGE_SIZES:
             sizes = ", ".join(map(str, self.IMAGE_SIZES))
             raise UsageError(f"--image-size must be one of {sizes} (got {self.image_size})")
-        if self.clip_model not in MODEL_NAMES:
+        from cgan_cli.text import clip  # its model list imports open_clip (seconds): only when a config is checked
+
+        if self.clip_model not in clip.MODEL_NAMES:
             raise UsageError(f"--clip-model {self.clip_model!r} is not an open_clip model (open_clip.list_models())")
         try:
             parse_policy(self.diffaug)
