@@ -98,11 +98,21 @@ def test_gancls_loss_feeds_g_the_midpoint_of_two_captions(captions_dir):
     torch.testing.assert_close(calls[1], (right + wrong) / 2)
 
 
-def test_hinge_loss_weights_wrong_and_fake_by_half_and_adds_magp(captions_dir):
+def test_hinge_d_loss_halves_the_wrong_and_fake_terms_and_adds_magp(captions_dir, monkeypatch):
     fam = family("gancls", captions_dir)
+    totals: list[torch.Tensor] = []
+    backward = torch.Tensor.backward
+
+    def spy(self, *args, **kwargs):
+        totals.append(self.detach())
+        return backward(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "backward", spy)
     losses = fam.train_step(batch_of(fam, [0, 3, 6, 9]))
-    assert {"D_real", "D_wrong", "D_fake", "D_magp", "G"} <= set(losses)
-    assert float(losses["D_magp"]) >= 0
+    want = losses["D_real"] + (losses["D_wrong"] + losses["D_fake"]) / 2 + losses["D_magp"]
+    torch.testing.assert_close(totals[0], want)  # the first backward is D's
+    assert float(losses["D_magp"]) > 0
+    assert "D_magp" not in family("gancls", captions_dir, magp=0.0).train_step(batch_of(fam, [0, 3, 6, 9]))
 
 
 def test_clip_contrastive_prefers_each_image_with_its_own_caption():

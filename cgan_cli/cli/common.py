@@ -6,13 +6,13 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import torch
 import typer
 
 from cgan_cli.console import error
-from cgan_cli.errors import CganError, ExitCode
+from cgan_cli.errors import CganError, ExitCode, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,6 +45,24 @@ def exits_cleanly(fn: F) -> F:
 
 
 DEVICE_HELP = "Device: auto (CUDA when available), cpu, cuda, cuda:N."
+EXTENSIONS = ("png", "jpg", "webp")
+
+# options every image-making command (sample, text2img, interp) spells the same way
+Truncation = Annotated[
+    float, typer.Option("--truncation", help="ψ: pull latents towards the mean (1: off).", min=0.0, max=1.0)
+]
+NoEma = Annotated[bool, typer.Option("--no-ema", help="The raw generator even if an EMA one is saved.")]
+Ext = Annotated[str, typer.Option("--ext", help="Output format: png, jpg or webp.")]
+
+
+def output_ext(ext: str) -> str:
+    """`--ext` normalised ("JPEG", ".jpg" → "jpg"), or a usage error."""
+    ext = ext.lower().lstrip(".").replace("jpeg", "jpg")
+    if ext not in EXTENSIONS:
+        raise UsageError(f"--ext must be one of {', '.join(EXTENSIONS)} (got {ext!r})")
+    return ext
+
+
 WORKERS_HELP = "Decode worker processes/threads (0: in the main process)."
 
 

@@ -11,7 +11,7 @@ import torch
 import typer
 
 from cgan_cli.checkpoint import load_checkpoint, read_metadata
-from cgan_cli.cli.common import DEVICE_HELP, exits_cleanly
+from cgan_cli.cli.common import DEVICE_HELP, NoEma, Truncation, exits_cleanly
 from cgan_cli.console import info, out
 from cgan_cli.data.classes import resize_and_centre_crop
 from cgan_cli.data.grid import grid
@@ -66,10 +66,8 @@ def interp(
     gif: Annotated[Path | None, typer.Option("--gif", help="Also write an animated GIF of the frames.")] = None,
     duration: Annotated[int, typer.Option("--duration", help="GIF frame duration in milliseconds.", min=1)] = 80,
     grid_file: Annotated[Path | None, typer.Option("--grid", help="Also write the frames as a contact sheet.")] = None,
-    truncation: Annotated[
-        float, typer.Option("--truncation", help="ψ: pull latents towards the mean (1: off).", min=0.0, max=1.0)
-    ] = 1.0,
-    no_ema: Annotated[bool, typer.Option("--no-ema", help="The raw generator even if an EMA one is saved.")] = False,
+    truncation: Truncation = 1.0,
+    no_ema: NoEma = False,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Frames per forward pass.", min=1)] = 64,
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     source: Annotated[

@@ -10,7 +10,7 @@ from typing import Annotated
 import torch
 import typer
 
-from cgan_cli.cli.common import DEVICE_HELP, default_workers, exits_cleanly
+from cgan_cli.cli.common import DEVICE_HELP, Ext, NoEma, Truncation, default_workers, exits_cleanly, output_ext
 from cgan_cli.console import info, out
 from cgan_cli.data.grid import grid
 from cgan_cli.data.io import save_image, write_format
@@ -20,7 +20,6 @@ from cgan_cli.families import SampleOptions
 from cgan_cli.generation import Item, generate, open_sampler, parse_seeds, plan, resolve_classes
 from cgan_cli.parallel import ordered_map
 
-EXTENSIONS = ("png", "jpg", "webp")
 GRID_LIMIT = 4096
 
 
@@ -36,14 +35,12 @@ def sample(
         list[str] | None,
         typer.Option("--class", help="Class name or index (repeatable); `all` for every class. Default: seed mod K."),
     ] = None,
-    truncation: Annotated[
-        float, typer.Option("--truncation", help="ψ: pull latents towards the mean (1: off).", min=0.0, max=1.0)
-    ] = 1.0,
+    truncation: Truncation = 1.0,
     grid_file: Annotated[
         Path | None, typer.Option("--grid", help="Also write a contact sheet: one row per class.")
     ] = None,
-    no_ema: Annotated[bool, typer.Option("--no-ema", help="The raw generator even if an EMA one is saved.")] = False,
-    ext: Annotated[str, typer.Option("--ext", help="Output format: png, jpg or webp.")] = "png",
+    no_ema: NoEma = False,
+    ext: Ext = "png",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per forward pass.", min=1)] = 64,
     workers: Annotated[int, typer.Option("--workers", help="Encode threads.", min=1)] = default_workers(),
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
@@ -53,9 +50,7 @@ def sample(
 ) -> None:
     """Generate images. Prints each written path on stdout; the same seed and class give the same image
     on every run, batch size and device."""
-    ext = ext.lower().lstrip(".").replace("jpeg", "jpg")
-    if ext not in EXTENSIONS:
-        raise UsageError(f"--ext must be one of {', '.join(EXTENSIONS)} (got {ext!r})")
+    ext = output_ext(ext)
     if n is not None and seeds is not None:
         raise UsageError("give -n or --seeds, not both")
     if grid_file is not None:

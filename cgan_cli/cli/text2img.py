@@ -10,8 +10,8 @@ from typing import Annotated
 import torch
 import typer
 
-from cgan_cli.cli.common import DEVICE_HELP, default_workers, exits_cleanly
-from cgan_cli.cli.sample import EXTENSIONS, GRID_LIMIT
+from cgan_cli.cli.common import DEVICE_HELP, Ext, NoEma, Truncation, default_workers, exits_cleanly, output_ext
+from cgan_cli.cli.sample import GRID_LIMIT
 from cgan_cli.console import info, out
 from cgan_cli.data.grid import grid
 from cgan_cli.data.io import atomic_write_bytes, save_image, write_format
@@ -35,9 +35,7 @@ def text2img(
     seeds: Annotated[
         str | None, typer.Option("--seeds", help="Seeds such as 0-3,10 instead of -n/--seed (for every prompt).")
     ] = None,
-    truncation: Annotated[
-        float, typer.Option("--truncation", help="ψ: pull latents towards the mean (1: off).", min=0.0, max=1.0)
-    ] = 1.0,
+    truncation: Truncation = 1.0,
     grid_file: Annotated[
         Path | None, typer.Option("--grid", help="Also write a contact sheet: one row per prompt.")
     ] = None,
@@ -45,8 +43,8 @@ def text2img(
         Path | None,
         typer.Option("--clip-weights", help="The CLIP weights file the model was trained with, if it has moved."),
     ] = None,
-    no_ema: Annotated[bool, typer.Option("--no-ema", help="The raw generator even if an EMA one is saved.")] = False,
-    ext: Annotated[str, typer.Option("--ext", help="Output format: png, jpg or webp.")] = "png",
+    no_ema: NoEma = False,
+    ext: Ext = "png",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per forward pass.", min=1)] = 32,
     workers: Annotated[int, typer.Option("--workers", help="Encode threads.", min=1)] = default_workers(),
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
@@ -58,9 +56,7 @@ def text2img(
     holding its prompt, so the folder is a captioned set for `cgan eval --clip-score` (or for training).
     The same prompt and seed give the same image on every run (across batch sizes and devices, up to
     floating-point rounding: at most one 8-bit level here and there)."""
-    ext = ext.lower().lstrip(".").replace("jpeg", "jpg")
-    if ext not in EXTENSIONS:
-        raise UsageError(f"--ext must be one of {', '.join(EXTENSIONS)} (got {ext!r})")
+    ext = output_ext(ext)
     if grid_file is not None:
         write_format(grid_file)
         if grid_file.resolve().is_relative_to(out_dir.resolve()):

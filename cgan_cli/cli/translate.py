@@ -12,15 +12,13 @@ import torch
 import typer
 
 from cgan_cli.checkpoint import load_checkpoint, read_metadata
-from cgan_cli.cli.common import DEVICE_HELP, default_workers, exits_cleanly
+from cgan_cli.cli.common import DEVICE_HELP, default_workers, exits_cleanly, output_ext
 from cgan_cli.console import error, info, out
 from cgan_cli.data.inputs import expand_inputs
 from cgan_cli.device import resolve_device
 from cgan_cli.errors import CganError, ExitCode, UsageError
 from cgan_cli.families import TranslateOptions, family_class
 from cgan_cli.translation import TranslationRun, plan_outputs
-
-EXTENSIONS = ("png", "jpg", "webp")
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -101,11 +99,7 @@ def translate(
 ) -> None:
     """Translate images with a trained generator. Prints each written path on stdout, in input order;
     a bad input is named on stderr, the others still translate, and the exit status is 1."""
-    ext = ext.lower().lstrip(".")
-    if ext == "jpeg":
-        ext = "jpg"
-    if ext not in EXTENSIONS:
-        raise UsageError(f"--ext must be one of {', '.join(EXTENSIONS)} (got {ext!r})")
+    ext = output_ext(ext)
     if direction is not None and direction not in ("AtoB", "BtoA"):
         raise UsageError(f"--direction must be AtoB or BtoA (got {direction!r})")
     target_size = parse_size(size)

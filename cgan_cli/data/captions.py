@@ -17,11 +17,8 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import torch
-from PIL import Image
-from torch.utils.data import Dataset
 
-from cgan_cli.data.classes import find_images, resize_and_centre_crop
-from cgan_cli.data.io import read_image, to_tensor
+from cgan_cli.data.classes import LabelledDataset, find_images
 from cgan_cli.errors import DataError
 
 JSONL_NAME = "captions.jsonl"
@@ -197,20 +194,11 @@ def first_captions(data: CaptionedImages) -> dict[Path, str]:
     return {image: caps[0] for image, caps in data.items}
 
 
-class CaptionedDataset(Dataset):
-    """Items keyed by (index, seed) like LabelledDataset. The seed draws the caption first, then the
-    optional flip, so an item is the same however the run is split, resumed or spread over workers,
-    and the caption drawn does not depend on whether flipping is on."""
+class CaptionedDataset(LabelledDataset):
+    """LabelledDataset's items with a caption instead of a label. The seed draws the caption first, then
+    the optional flip, so the caption drawn does not depend on whether flipping is on."""
 
-    def __init__(self, data: CaptionedImages, image_size: int, channels: int = 3, flip: bool = False):
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, not {channels}")
-        if image_size < 1:
-            raise ValueError(f"image_size must be positive, not {image_size}")
-        self.data, self.image_size, self.channels, self.flip = data, image_size, channels, flip
-
-    def __len__(self) -> int:
-        return len(self.data.items)
+    data: CaptionedImages
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, seed = key
@@ -218,7 +206,4 @@ class CaptionedDataset(Dataset):
         start, stop = self.data.caption_range(index)
         rng = random.Random(seed)
         caption = start + rng.randrange(stop - start)
-        img = resize_and_centre_crop(read_image(path, self.channels), self.image_size)
-        if self.flip and rng.random() < 0.5:
-            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        return {"image": to_tensor(img), "caption": torch.tensor(caption, dtype=torch.int64)}
+        return {"image": self.image(path, rng), "caption": torch.tensor(caption, dtype=torch.int64)}

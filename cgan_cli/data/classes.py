@@ -137,7 +137,7 @@ class LabelledDataset(Dataset):
     """Items keyed by (index, seed) like PairedDataset; the seed draws the optional horizontal flip, so
     an item is the same tensor however the run is split, resumed or spread over workers."""
 
-    def __init__(self, data: LabelledImages, image_size: int, channels: int, flip: bool = False):
+    def __init__(self, data: LabelledImages, image_size: int, channels: int = 3, flip: bool = False):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, not {channels}")
         if image_size < 1:
@@ -147,10 +147,14 @@ class LabelledDataset(Dataset):
     def __len__(self) -> int:
         return len(self.data.items)
 
+    def image(self, path: Path, rng: random.Random) -> torch.Tensor:
+        """The resized, centre-cropped image, flipped when `rng` says so (one draw, with --flip)."""
+        img = resize_and_centre_crop(read_image(path, self.channels), self.image_size)
+        if self.flip and rng.random() < 0.5:
+            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return to_tensor(img)
+
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, seed = key
         path, label = self.data.items[index]
-        img = resize_and_centre_crop(read_image(path, self.channels), self.image_size)
-        if self.flip and random.Random(seed).random() < 0.5:
-            img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        return {"image": to_tensor(img), "label": torch.tensor(label, dtype=torch.int64)}
+        return {"image": self.image(path, random.Random(seed)), "label": torch.tensor(label, dtype=torch.int64)}

@@ -27,7 +27,7 @@ from cgan_cli.device import autocast
 from cgan_cli.errors import DataError, UsageError
 from cgan_cli.families.base import Family, SampleOptions, Sampler, load_net, register
 from cgan_cli.nn.dcgan import IMAGE_SIZES, DCGANDiscriminator, DCGANGenerator, DCGANNetConfig
-from cgan_cli.nn.diffaug import diff_augment, parse_policy
+from cgan_cli.nn.diffaug import check_policy, diff_augment, parse_policy
 from cgan_cli.nn.ema import EMA, warmed_up
 from cgan_cli.nn.losses import GAN_LOSSES, SMOOTHABLE, GANLoss, gradient_penalty, r1_penalty
 
@@ -69,10 +69,7 @@ class LatentConfig(TrainConfig):
             raise UsageError("--channels must be 1 or 3 (or 0 to detect)")
         if self.label_smoothing != 1.0 and self.loss not in SMOOTHABLE:
             raise UsageError(f"--label-smoothing applies to the {', '.join(SMOOTHABLE)} losses, not {self.loss}")
-        try:
-            parse_policy(self.diffaug)
-        except ValueError as exc:
-            raise UsageError(f"--diffaug: {exc}") from None
+        check_policy(self.diffaug)
 
     def data_root(self) -> Path:
         raise NotImplementedError

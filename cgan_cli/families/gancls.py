@@ -66,6 +66,7 @@ class GANCLSConfig(TextConfig):
 class GANCLS(TextGAN):
     name = "gancls"
     summary = "Text-to-image with DF-GAN's one-stage generator and matching-aware hinge loss (or GAN-CLS)."
+    Generator = DFGANGenerator
     Config = GANCLSConfig
     config: GANCLSConfig
     reads_tokens = False  # DF-GAN reads the sentence vector only
@@ -79,10 +80,6 @@ class GANCLS(TextGAN):
         self.opt_G = self.adam("G", self.G.parameters(), self.config.lr)
         self.opt_D = self.adam("D", self.D.parameters(), self.config.lr_d)
         self.run_G, self.run_D = self.runner("G"), self.runner("D")
-
-    @classmethod
-    def build_generator(cls, config: GANCLSConfig) -> DFGANGenerator:
-        return DFGANGenerator(config.net())
 
     @staticmethod
     def run_generator(G: torch.nn.Module, z: torch.Tensor, text: TextFeatures, psi: float) -> torch.Tensor:

@@ -100,6 +100,7 @@ class GigaGANConfig(TextConfig):
 class GigaGAN(TextGAN):
     name = "gigagan"
     summary = "A scaled-down GigaGAN: text-conditioned StyleGAN with adaptive kernels, attention, multi-scale D."
+    Generator = GigaGANGenerator
     Config = GigaGANConfig
     config: GigaGANConfig
 
@@ -124,10 +125,6 @@ class GigaGAN(TextGAN):
         self.opt_G = self.adam("G", self.G.parameters(), cfg.lr)
         self.opt_D = self.adam("D", d_params, cfg.lr)
         self.run_G, self.run_D = self.runner("G"), self.runner("D")
-
-    @classmethod
-    def build_generator(cls, config: GigaGANConfig) -> GigaGANGenerator:
-        return GigaGANGenerator(config.net())
 
     @staticmethod
     def run_generator(G: torch.nn.Module, z: torch.Tensor, text: TextFeatures, psi: float) -> torch.Tensor:

@@ -25,7 +25,7 @@ from cgan_cli.data.captions import CaptionedDataset, CaptionedImages, find_capti
 from cgan_cli.data.grid import grid
 from cgan_cli.errors import CganError, DataError, UsageError
 from cgan_cli.families.base import Family, SampleOptions, TextSampler, load_net
-from cgan_cli.nn.diffaug import diff_augment, parse_policy
+from cgan_cli.nn.diffaug import check_policy, diff_augment, parse_policy
 from cgan_cli.nn.ema import EMA
 from cgan_cli.text.clip import (
     ClipError,
@@ -77,10 +77,7 @@ class TextConfig(TrainConfig):
 
         if self.clip_model not in clip.MODEL_NAMES:
             raise UsageError(f"--clip-model {self.clip_model!r} is not an open_clip model (open_clip.list_models())")
-        try:
-            parse_policy(self.diffaug)
-        except ValueError as exc:
-            raise UsageError(f"--diffaug: {exc}") from None
+        check_policy(self.diffaug)
 
     def clip_spec(self) -> ClipSpec:
         if self.clip_weights:
@@ -90,8 +87,8 @@ class TextConfig(TrainConfig):
 
 
 class TextGAN(Family):
-    """Caption-conditioned generation. Subclasses build G and D, write `train_step`, and say how their
-    generator is run (`build_generator`, `run_generator`)."""
+    """Caption-conditioned generation. Subclasses build G and D, write `train_step`, and name their
+    generator class (`Generator`) and how it is run (`run_generator`)."""
 
     config: TextConfig
     makes: ClassVar[str] = "text"
@@ -174,9 +171,11 @@ class TextGAN(Family):
         return tensors
 
     # --- the generator, as inference runs it ---------------------------------------------------
+    Generator: ClassVar[type[nn.Module]]  # built from `config.net()`
+
     @classmethod
     def build_generator(cls, config: Any) -> nn.Module:
-        raise NotImplementedError
+        return cls.Generator(config.net())
 
     @staticmethod
     def run_generator(G: nn.Module, z: torch.Tensor, text: TextFeatures, psi: float) -> torch.Tensor:

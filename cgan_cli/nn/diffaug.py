@@ -26,6 +26,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from cgan_cli.errors import UsageError
+
 DIFFAUG_POLICIES = ("color", "translation", "cutout")
 
 TRANSLATION_RATIO = 0.125  # the reference's `rand_translation(ratio=0.125)`
@@ -121,6 +123,14 @@ def parse_policy(text: str) -> tuple[str, ...]:
         if names.count(name) > 1:
             raise ValueError(f"DiffAugment policy {name!r} is listed twice in {text!r}")
     return names
+
+
+def check_policy(text: str) -> None:
+    """`--diffaug` validation for configs: a bad policy is a usage error naming the flag."""
+    try:
+        parse_policy(text)
+    except ValueError as exc:
+        raise UsageError(f"--diffaug: {exc}") from None
 
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:
