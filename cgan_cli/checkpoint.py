@@ -61,6 +61,7 @@ class Checkpoint:
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)  # JSON-able trainer/optimizer state
     versions: dict[str, str] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()  # every tensor group in the file, read or not
 
     def sub(self, prefix: str) -> dict[str, torch.Tensor]:
         """Tensors under `prefix/`, with the prefix stripped (e.g. sub("net/G") → a state dict)."""
@@ -144,7 +145,7 @@ def load_checkpoint(path: str | os.PathLike, groups: Iterable[str] | None = None
         if group in digests and not any(group_of(k) == group for k in tensors):
             raise CheckpointError(f"{path}: tensors of {group} are missing: the file was modified or damaged")
     versions = {k: meta[k] for k in ("cgan_version", "torch_version") if k in meta}
-    return Checkpoint(path, meta["family"], config, step, epoch, tensors, state, versions)
+    return Checkpoint(path, meta["family"], config, step, epoch, tensors, state, versions, tuple(sorted(digests)))
 
 
 def _short(exc: BaseException) -> str:

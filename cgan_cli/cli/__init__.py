@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 
 from cgan_cli import __version__
-from cgan_cli.cli import demo, eval, interp, sample, text2img, train, translate
+from cgan_cli.cli import demo, eval, export, interp, sample, text2img, train, translate
 
 app = typer.Typer(
     name="cgan",
-    help="Conditional GANs from the command line: train, translate, sample and evaluate.",
+    help="Conditional GANs from the command line: train, translate, sample, evaluate and export.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -33,7 +33,7 @@ def cgan(
         typer.Option("--version", "-V", help="Print the version and exit.", callback=_version, is_eager=True),
     ] = None,
 ) -> None:
-    """Conditional GANs from the command line: train, translate, sample and evaluate."""
+    """Conditional GANs from the command line: train, translate, sample, evaluate and export."""
 
 
 app.add_typer(train.app, name="train")
@@ -42,8 +42,11 @@ app.command("sample")(sample.sample)
 app.command("text2img")(text2img.text2img)
 app.command("interp")(interp.interp)
 app.command("eval")(eval.evaluate)
+app.command("export")(export.export)
 app.command("demo")(demo.demo)
 
 
 def main() -> None:
-    app()
+    """Entry point of `cgan` and `python -m cgan_cli`: one program name, so both print `cgan` in usage lines
+    and answer the same `_CGAN_COMPLETE` shell-completion variable."""
+    app(prog_name="cgan")

@@ -20,7 +20,7 @@ from cgan_cli.cli.common import DEVICE_HELP, WORKERS_HELP, default_workers, exit
 from cgan_cli.config import TrainConfig, field_types, flag_name, validate
 from cgan_cli.console import out
 from cgan_cli.device import resolve_device
-from cgan_cli.errors import UsageError
+from cgan_cli.errors import CheckpointError, UsageError
 from cgan_cli.families import FAMILIES, Family, family_class
 from cgan_cli.trainer import Trainer
 
@@ -73,6 +73,9 @@ def train(
 def _resume(resume: Path, steps: int | None, device: str, workers: int, compile: bool,
             clip_weights: Path | None = None) -> None:  # fmt: skip
     ckpt = load_checkpoint(resume, groups=())  # header first: family and config
+    if ckpt.state.get("export"):
+        raise CheckpointError(f"{resume}: an inference-only export (cgan export) cannot resume training; "
+                              "resume from the run's own checkpoint")  # fmt: skip
     cls = family_class(ckpt.family, resume)
     cfg = cls.config_from(ckpt)
     if steps is not None:

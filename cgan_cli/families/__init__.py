@@ -3,6 +3,8 @@
 from cgan_cli.families import acgan, cgan, cyclegan, dcgan, gancls, gigagan, pix2pix, stargan  # noqa: F401  (each registers itself)
 from cgan_cli.families.base import (
     FAMILIES,
+    ExportGraph,
+    ExportOptions,
     Family,
     LabelTranslator,
     SampleOptions,
@@ -17,6 +19,8 @@ from cgan_cli.families.base import (
 
 __all__ = [
     "FAMILIES",
+    "ExportGraph",
+    "ExportOptions",
     "Family",
     "LabelTranslator",
     "SampleOptions",

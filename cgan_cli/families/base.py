@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -67,6 +67,18 @@ class Translator:
     min_side: int = 1  # smaller inputs are padded up to this (instance norm needs a bottleneck above 1×1)
 
 
+def translation_graph(
+    translator: Translator, side: int, weights: str, notes: dict[str, Any] | None = None
+) -> ExportGraph:
+    """An image-to-image translator (an nn.Module) as an export graph: one image batch in, one out."""
+    if not isinstance(translator.net, nn.Module):
+        raise TypeError("translation_graph needs a translator whose net is a module")
+    least = -(-translator.min_side // translator.multiple)
+    image = image_input("image", translator.in_channels, side, translator.multiple, least)
+    output = f"(N, {translator.out_channels}, H, W) in [-1, 1], the input's size"
+    return ExportGraph(translator.net, (image,), output, weights, notes or {})
+
+
 @dataclass(frozen=True)
 class SampleOptions:
     """What `cgan sample`/`interp` let a user choose."""
@@ -117,6 +129,66 @@ class TextSampler:
     image_size: int
     ema: bool
     encoder: str  # the text encoder, described for logs and --json
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What `cgan export` lets a user choose; each family reads the fields that apply to it."""
+
+    ema: bool = True  # the EMA generator when the checkpoint has one
+    direction: str | None = None  # which generator, for two-way families
+    image_stats: bool = False  # batch norm from each image's own statistics
+
+
+@dataclass(frozen=True)
+class Axis:
+    """A dimension of an exported input that may vary: any size ≥ `least` that is a multiple of `multiple`."""
+
+    name: str
+    size: int  # in the example the graph is traced with (≥ 2 steps: exporters specialise sizes 0 and 1)
+    multiple: int = 1
+    least: int = 1  # in steps of `multiple`
+
+
+BATCH = Axis("batch", 2)
+
+
+@dataclass(frozen=True)
+class GraphInput:
+    """One named input of an exported generator, and what it must hold (written into the file's metadata)."""
+
+    name: str
+    shape: tuple[int | Axis, ...]
+    kind: str  # image: [-1, 1]; normal: N(0, 1); index: 0 … high-1; binary: 0/1; mask: True-prefixed; scalar
+    meaning: str
+    high: int = 0  # for kind "index"
+
+
+@dataclass
+class ExportGraph:
+    """A generator as a plain module of tensors in, images out, ready for ONNX or TorchScript."""
+
+    module: nn.Module  # forward(*inputs, in order) → (N, C, H, W) images in [-1, 1]
+    inputs: tuple[GraphInput, ...]
+    output: str  # what the output holds
+    weights: str  # which network's weights, e.g. "G_ema" or "G_B"
+    notes: dict[str, Any] = field(default_factory=dict)  # metadata: class names, text encoder, …
+
+
+LATENT = "latent codes, N(0, 1) (cgan's seed s: torch.randn(z_dim, generator=torch.Generator().manual_seed(s)))"
+
+
+def latent_inputs(z_dim: int, truncation: str) -> tuple[GraphInput, GraphInput]:
+    """z and ψ, the inputs every noise-driven generator's graph starts and ends with."""
+    return GraphInput("z", (BATCH, z_dim), "normal", LATENT), GraphInput("truncation", (1,), "scalar", truncation)
+
+
+def image_input(name: str, channels: int, side: int, multiple: int, least: int = 1) -> GraphInput:
+    """A batch of images whose sides may be any multiple of `multiple` (fully convolutional networks)."""
+    steps = max(2, least, -(-side // multiple))
+    h, w = (Axis(a, steps * multiple, multiple, least) for a in ("height", "width"))
+    sides = f"H and W multiples of {multiple}" + (f", at least {least * multiple}" if least > 1 else "")
+    return GraphInput(name, (BATCH, channels, h, w), "image", f"RGB/grey in [-1, 1] (pixel/127.5 - 1); {sides}")
 
 
 class Family(ABC):
@@ -245,6 +317,20 @@ class Family(ABC):
         raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint makes images from {made}")
 
     @classmethod
+    def export_graph(cls, ckpt: Checkpoint, options: ExportOptions) -> ExportGraph:
+        """The generator as `cgan export` writes it to ONNX/TorchScript (on the CPU, in eval mode)."""
+        raise CheckpointError(f"{ckpt.path}: {cls.name} models cannot be exported yet")
+
+    @classmethod
+    def export_groups(cls, ckpt: Checkpoint, options: ExportOptions) -> tuple[str, ...]:
+        """The tensor groups an inference-only safetensors export keeps: what inference reads, with only
+        the generator weights chosen (EMA unless --no-ema)."""
+        present = set(ckpt.groups)
+        ema = options.ema and "net/G_ema" in present
+        drop = "net/G" if ema else "net/G_ema"
+        return tuple(g for g in cls.inference_groups() if g in present and g != drop)
+
+    @classmethod
     def text_sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> TextSampler:
         raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint does not make images from text")
 
@@ -253,6 +339,13 @@ def load_net(net: nn.Module, ckpt: Checkpoint, name: str) -> None:
     """Load `net/<name>/…` tensors strictly, with a one-line error when they do not fit."""
     state = ckpt.sub(f"net/{name}")
     if not state:
+        export = ckpt.state.get("export")
+        if export:
+            kept = ", ".join(export.get("groups", []))
+            raise CheckpointError(
+                f"{ckpt.path}: an inference-only export (of {kept}) has no weights for network {name}; "
+                "use the training checkpoint"
+            )
         raise CheckpointError(f"{ckpt.path}: has no weights for network {name}")
     try:
         net.load_state_dict(state, strict=True)

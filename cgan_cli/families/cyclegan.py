@@ -24,7 +24,16 @@ from cgan_cli.data.grid import grid
 from cgan_cli.data.unpaired import Domains, UnpairedDataset, find_domains, load_domain_image
 from cgan_cli.device import autocast
 from cgan_cli.errors import DataError, UsageError
-from cgan_cli.families.base import Family, TranslateOptions, Translator, load_net, register
+from cgan_cli.families.base import (
+    ExportGraph,
+    ExportOptions,
+    Family,
+    TranslateOptions,
+    Translator,
+    load_net,
+    register,
+    translation_graph,
+)
 from cgan_cli.families.image_translation import LOSSES, ImageTranslationConfig, build_generator
 from cgan_cli.nn.losses import gradient_penalty
 from cgan_cli.nn.norm import NORMS, per_image_batch_norm
@@ -212,3 +221,11 @@ class CycleGAN(Family):
         net.to(device)
         min_side = 2 * cfg.multiple if cfg.net_g.startswith("resnet") else 1  # a 2×2 ResNet bottleneck at least
         return Translator(net, src, dst, cfg.multiple, "left" if direction == "AtoB" else "right", min_side)
+
+    @classmethod
+    def export_graph(cls, ckpt: Checkpoint, options: ExportOptions) -> ExportGraph:
+        direction = options.direction or "AtoB"
+        choice = TranslateOptions(direction=direction, image_stats=options.image_stats)
+        translator = cls.translator(ckpt, torch.device("cpu"), choice)
+        weights = "G_A" if direction == "AtoB" else "G_B"
+        return translation_graph(translator, cls.config_from(ckpt).crop_size, weights, {"direction": direction})

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import torch
+from torch import nn
 
 from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config import TrainConfig, option
@@ -25,7 +26,18 @@ from cgan_cli.data.classes import LabelledDataset, LabelledImages, detect_channe
 from cgan_cli.data.grid import grid
 from cgan_cli.device import autocast
 from cgan_cli.errors import DataError, UsageError
-from cgan_cli.families.base import Family, SampleOptions, Sampler, load_net, register
+from cgan_cli.families.base import (
+    BATCH,
+    ExportGraph,
+    ExportOptions,
+    Family,
+    GraphInput,
+    SampleOptions,
+    Sampler,
+    latent_inputs,
+    load_net,
+    register,
+)
 from cgan_cli.nn.dcgan import IMAGE_SIZES, DCGANDiscriminator, DCGANGenerator, DCGANNetConfig
 from cgan_cli.nn.diffaug import check_policy, diff_augment, parse_policy
 from cgan_cli.nn.ema import EMA, warmed_up
@@ -248,6 +260,37 @@ class LatentGAN(Family):
         net.eval().requires_grad_(False).to(device)
         names = cfg.class_names if cls.conditional else ()
         return Sampler(net, cfg.z_dim, names, net.class_vector, cfg.channels, cfg.image_size, use_ema)
+
+    @classmethod
+    def export_graph(cls, ckpt: Checkpoint, options: ExportOptions) -> ExportGraph:
+        sampler = cls.sampler(ckpt, torch.device("cpu"), SampleOptions(ema=options.ema))
+        z, psi = latent_inputs(sampler.z_dim, "ψ in [0, 1]: z is scaled by it (1: off)")
+        names = sampler.class_names
+        size = sampler.image_size
+        output = f"(N, {sampler.channels}, {size}, {size}) in [-1, 1]"
+        weights = "G_ema" if sampler.ema else "G"
+        if not names:
+            return ExportGraph(LatentGraph(sampler.net), (z, psi), output, weights)
+        label = GraphInput("label", (BATCH,), "index", f"class index: {', '.join(names)}", high=len(names))
+        return ExportGraph(ClassGraph(sampler.net), (z, label, psi), output, weights, {"classes": list(names)})
+
+
+class LatentGraph(nn.Module):
+    """G(ψ·z): `cgan sample` as one graph."""
+
+    def __init__(self, G: DCGANGenerator) -> None:
+        super().__init__()
+        self.G = G
+
+    def forward(self, z: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:
+        return self.G(z * truncation)
+
+
+class ClassGraph(LatentGraph):
+    """G(ψ·z, class vector of the label): `cgan sample --class` as one graph."""
+
+    def forward(self, z: torch.Tensor, label: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.G(z * truncation, self.G.class_vector(label))
 
 
 @register

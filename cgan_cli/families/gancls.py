@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from cgan_cli.config import option
 from cgan_cli.device import autocast
-from cgan_cli.families.base import register
+from cgan_cli.families.base import BATCH, GraphInput, register
 from cgan_cli.families.text_to_image import TextConfig, TextGAN
 from cgan_cli.nn.dfgan import DFGANDiscriminator, DFGANGenerator, DFGANNetConfig
 from cgan_cli.nn.ema import warmed_up
@@ -84,6 +85,24 @@ class GANCLS(TextGAN):
     @staticmethod
     def run_generator(G: torch.nn.Module, z: torch.Tensor, text: TextFeatures, psi: float) -> torch.Tensor:
         return G(z * psi, text.pooled)
+
+    TRUNCATION = "ψ in [0, 1]: z is scaled by it (1: off)"
+
+    @classmethod
+    def text_inputs(cls, cfg: GANCLSConfig) -> tuple[GraphInput, ...]:
+        width = cfg.net().cond_dim
+        meaning = "the prompt's pooled CLIP text embedding (open_clip encode_text, not normalised)"
+        return (GraphInput("text_embedding", (BATCH, width), "normal", meaning),)
+
+    class Graph(nn.Module):
+        """G(ψ·z, sentence embedding): `cgan text2img` after the text encoder, as one graph."""
+
+        def __init__(self, G: DFGANGenerator) -> None:
+            super().__init__()
+            self.G = G
+
+        def forward(self, z: torch.Tensor, text_embedding: torch.Tensor, truncation: torch.Tensor) -> torch.Tensor:
+            return self.G(z * truncation, text_embedding)
 
     def d_logits(self, real: torch.Tensor, right: torch.Tensor, wrong: torch.Tensor, fake: torch.Tensor):
         """(D(real, right), D(real, wrong), D(fake, right)) logits; real features are computed once."""

@@ -27,15 +27,17 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from cgan_cli.config import option
 from cgan_cli.console import warn
 from cgan_cli.device import autocast
 from cgan_cli.errors import UsageError
-from cgan_cli.families.base import register
+from cgan_cli.families.base import BATCH, Axis, GraphInput, register
 from cgan_cli.families.text_to_image import TextConfig, TextGAN
 from cgan_cli.nn.ema import warmed_up
 from cgan_cli.nn.gigagan import GigaGANDiscriminator, GigaGANGenerator, GigaGANNetConfig, VisionAidedHead, make_pyramid
+from cgan_cli.nn.gigagan_layers import AdaptiveModulatedConv2d
 from cgan_cli.text.clip import ClipError, ImageEncoder, TextFeatures, load_image_encoder
 
 
@@ -129,6 +131,32 @@ class GigaGAN(TextGAN):
     @staticmethod
     def run_generator(G: torch.nn.Module, z: torch.Tensor, text: TextFeatures, psi: float) -> torch.Tensor:
         return G(z, text.tokens, text.mask, truncation=psi)[0].clamp(-1, 1)  # StyleGAN-style G: no tanh
+
+    TRUNCATION = "ψ in [0, 1]: w is pulled towards the mean w by it (1: off)"
+
+    @classmethod
+    def text_inputs(cls, cfg: GigaGANConfig) -> tuple[GraphInput, ...]:
+        tokens = Axis("tokens", 77)  # CLIP's context; any length works, padded with masked zeros
+        features = "the prompt's per-token CLIP text features (the text tower's output after its final layer norm)"
+        return (
+            GraphInput("text_tokens", (BATCH, tokens, cfg.net().text_dim), "normal", features),
+            GraphInput("text_mask", (BATCH, tokens), "mask", "True from the start token to the end token, then False"),
+        )
+
+    class Graph(nn.Module):
+        """The finest image of G's pyramid, clamped: `cgan text2img` after the text encoder, as one graph."""
+
+        def __init__(self, G: GigaGANGenerator) -> None:
+            super().__init__()
+            self.G = G
+            for m in G.modules():
+                if isinstance(m, AdaptiveModulatedConv2d):
+                    m.grouped = False  # a batch-sized group count cannot be exported
+
+        def forward(
+            self, z: torch.Tensor, text_tokens: torch.Tensor, text_mask: torch.Tensor, truncation: torch.Tensor
+        ) -> torch.Tensor:
+            return self.G(z, text_tokens, text_mask, truncation=truncation)[0].clamp(-1, 1)
 
     def uses_vision_head(self) -> bool:
         return self.vision is not None and "D_vision" in self.nets

@@ -23,7 +23,16 @@ from cgan_cli.data.io import to_tensor
 from cgan_cli.data.paired import DIRECTIONS, PairedDataset, find_pairs, load_pair
 from cgan_cli.device import autocast
 from cgan_cli.errors import UsageError
-from cgan_cli.families.base import Family, TranslateOptions, Translator, load_net, register
+from cgan_cli.families.base import (
+    ExportGraph,
+    ExportOptions,
+    Family,
+    TranslateOptions,
+    Translator,
+    load_net,
+    register,
+    translation_graph,
+)
 from cgan_cli.families.image_translation import ImageTranslationConfig, build_generator
 from cgan_cli.nn.losses import gradient_penalty
 from cgan_cli.nn.norm import per_image_batch_norm
@@ -157,3 +166,9 @@ class Pix2Pix(Family):
         net.to(device)
         half = "left" if cfg.direction == "AtoB" else "right"
         return Translator(net, cfg.input_nc, cfg.output_nc, cfg.unet().multiple, half)
+
+    @classmethod
+    def export_graph(cls, ckpt: Checkpoint, options: ExportOptions) -> ExportGraph:
+        options = TranslateOptions(direction=options.direction, image_stats=options.image_stats)
+        translator = cls.translator(ckpt, torch.device("cpu"), options)
+        return translation_graph(translator, cls.config_from(ckpt).crop_size, "G")

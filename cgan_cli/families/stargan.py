@@ -29,7 +29,19 @@ from cgan_cli.data.grid import grid
 from cgan_cli.data.io import read_image, to_tensor
 from cgan_cli.device import autocast
 from cgan_cli.errors import UsageError
-from cgan_cli.families.base import Family, LabelTranslator, TranslateOptions, Translator, load_net, register
+from cgan_cli.families.base import (
+    BATCH,
+    ExportGraph,
+    ExportOptions,
+    Family,
+    GraphInput,
+    LabelTranslator,
+    TranslateOptions,
+    Translator,
+    image_input,
+    load_net,
+    register,
+)
 from cgan_cli.nn.losses import GANLoss, gradient_penalty
 from cgan_cli.nn.stargan import StarGANDiscriminator, StarGANGenerator, StarGANNetConfig, use_image_statistics
 
@@ -235,6 +247,23 @@ class StarGAN(Family):
         load_net(G, ckpt, "G")
         use_image_statistics(G.eval().requires_grad_(False).to(device))
         return LabelTranslator(G, lambda text: encode_labels(text, cfg), cfg.channels, cfg.image_size)
+
+    @classmethod
+    def export_graph(cls, ckpt: Checkpoint, options: ExportOptions) -> ExportGraph:
+        """G(image, labels): the target labels are an input; D's guess of the source attributes is left out."""
+        cfg = cls.config_from(ckpt)
+        names = cfg.domain_names
+        which = "0/1 per attribute" if cfg.multi_label else "one-hot"
+        labels = GraphInput("labels", (BATCH, len(names)), "binary", f"target labels, {which}: {', '.join(names)}")
+        image = image_input("image", cfg.channels, cfg.image_size, 4, 2)
+        output = f"(N, {cfg.channels}, H, W) in [-1, 1], the input's size"
+        notes = {"domains": list(names), "multi_label": cfg.multi_label}
+        return ExportGraph(cls.label_translator(ckpt, torch.device("cpu")).net, (image, labels), output, "G", notes)
+
+    @classmethod
+    def export_groups(cls, ckpt: Checkpoint, options: ExportOptions) -> tuple[str, ...]:
+        """D only guesses source attributes for multi-label --set without --from; single-label needs G alone."""
+        return ("net/G", "net/D") if cls.config_from(ckpt).multi_label else ("net/G",)
 
     @classmethod
     def targets(cls, ckpt: Checkpoint) -> tuple[str, ...]:

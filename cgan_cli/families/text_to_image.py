@@ -24,7 +24,16 @@ from cgan_cli.config import TrainConfig, option
 from cgan_cli.data.captions import CaptionedDataset, CaptionedImages, find_captioned
 from cgan_cli.data.grid import grid
 from cgan_cli.errors import CganError, DataError, UsageError
-from cgan_cli.families.base import Family, SampleOptions, TextSampler, load_net
+from cgan_cli.families.base import (
+    ExportGraph,
+    ExportOptions,
+    Family,
+    GraphInput,
+    SampleOptions,
+    TextSampler,
+    latent_inputs,
+    load_net,
+)
 from cgan_cli.nn.diffaug import check_policy, diff_augment, parse_policy
 from cgan_cli.nn.ema import EMA
 from cgan_cli.text.clip import (
@@ -182,6 +191,33 @@ class TextGAN(Family):
         """(N, z_dim), text features of N prompts, truncation ψ → (N, C, S, S) images in [-1, 1]."""
         raise NotImplementedError
 
+    # the generator as `cgan export` writes it: (z, text inputs…, ψ) → (N, 3, S, S) in [-1, 1]
+    Graph: ClassVar[type[nn.Module]]
+    TRUNCATION: ClassVar[str]  # what ψ does, for the exported file's metadata
+
+    @classmethod
+    def text_inputs(cls, cfg: Any) -> tuple[GraphInput, ...]:
+        """The graph inputs that carry the prompt's CLIP features."""
+        raise NotImplementedError
+
+    @classmethod
+    def trained_generator(cls, ckpt: Checkpoint, ema: bool) -> tuple[nn.Module, bool]:
+        """The generator in eval mode on the CPU, with the EMA weights when asked and present."""
+        net = cls.build_generator(cls.config_from(ckpt))
+        use_ema = ema and any(k.startswith("net/G_ema/") for k in ckpt.tensors)
+        load_net(net, ckpt, "G_ema" if use_ema else "G")
+        return net.eval().requires_grad_(False), use_ema
+
+    @classmethod
+    def export_graph(cls, ckpt: Checkpoint, options: ExportOptions) -> ExportGraph:
+        """The prompt enters as CLIP features: run the encoder named in the metadata, then this graph."""
+        cfg = cls.config_from(ckpt)
+        net, use_ema = cls.trained_generator(ckpt, options.ema)
+        z, psi = latent_inputs(cfg.z_dim, cls.TRUNCATION)
+        output = f"(N, 3, {cfg.image_size}, {cfg.image_size}) in [-1, 1]"
+        notes = {"text_encoder": cfg.text_encoder}
+        return ExportGraph(cls.Graph(net), (z, *cls.text_inputs(cfg), psi), output, "G_ema" if use_ema else "G", notes)
+
     @classmethod
     def inference_groups(cls) -> tuple[str, ...]:
         return ("net/G", "net/G_ema", "clip/text")
@@ -191,10 +227,8 @@ class TextGAN(Family):
         cfg = cls.config_from(ckpt)
         record = cfg.text_encoder or {}
         encoder = open_encoder(ckpt, record, options.clip_weights, device)
-        net = cls.build_generator(cfg)
-        use_ema = options.ema and any(k.startswith("net/G_ema/") for k in ckpt.tensors)
-        load_net(net, ckpt, "G_ema" if use_ema else "G")
-        net.eval().requires_grad_(False).to(device)
+        net, use_ema = cls.trained_generator(ckpt, options.ema)
+        net.to(device)
 
         def run(z: torch.Tensor, text: TextFeatures, psi: float) -> torch.Tensor:
             return cls.run_generator(net, z, text, psi)

@@ -144,12 +144,15 @@ class GigaGANGenerator(nn.Module):
         """clip_tokens (N, L, text_dim), mask (N, L) → t_local (N, L, t_dim), t_global (N, t_dim)."""
         return self.text(clip_tokens, mask)
 
-    def mapping(self, z: torch.Tensor, t_global: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        """z (N, z_dim), t_global (N, t_dim) → w (N, w_dim), truncated towards w_avg (1.0: none)."""
+    def mapping(self, z: torch.Tensor, t_global: torch.Tensor, truncation: float | torch.Tensor = 1.0) -> torch.Tensor:
+        """z (N, z_dim), t_global (N, t_dim) → w (N, w_dim), truncated towards w_avg (1.0: none; a (1,) tensor
+        ψ, as exported graphs take it, is always applied)."""
         w = self.mapping_network(z, t_global)
         if self.training:
             with torch.no_grad():
                 self.w_avg.lerp_(w.mean(0).to(self.w_avg.dtype), 1.0 - W_AVG_DECAY)
+        if isinstance(truncation, torch.Tensor):
+            return self.w_avg.to(w.dtype).lerp(w, truncation.to(w.dtype))
         if truncation != 1.0:
             w = self.w_avg.to(w.dtype).lerp(w, truncation)
         return w
@@ -166,7 +169,7 @@ class GigaGANGenerator(nn.Module):
         return images[::-1]
 
     def forward(
-        self, z: torch.Tensor, clip_tokens: torch.Tensor, mask: torch.Tensor, truncation: float = 1.0
+        self, z: torch.Tensor, clip_tokens: torch.Tensor, mask: torch.Tensor, truncation: float | torch.Tensor = 1.0
     ) -> list[torch.Tensor]:
         """z (N, z_dim), clip_tokens (N, L, text_dim), mask (N, L) → [(N, C, S, S), (N, C, S/2, S/2), …]."""
         t_local, t_global = self.encode_text(clip_tokens, mask)

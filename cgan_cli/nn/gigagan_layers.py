@@ -36,9 +36,9 @@ def eot_index(mask: torch.Tensor) -> torch.Tensor:
 def local_mask(mask: torch.Tensor) -> torch.Tensor:
     """The keys G cross-attends to: the real tokens less EOT (the paper's t_local = t_{1:C} \\ t_EOT, since
     t_global already carries EOT), unless a row has no other token."""
-    eot = F.one_hot(eot_index(mask), mask.shape[1]).bool()  # (N, L)
+    eot = torch.arange(mask.shape[1], device=mask.device)[None, :] == eot_index(mask)[:, None]  # (N, L)
     local = mask & ~eot
-    return torch.where(local.any(1, keepdim=True), local, mask)
+    return local | (mask & ~local.any(1, keepdim=True))  # logic ops, not a bool `where` (ONNX Runtime has none)
 
 
 class EqualLinear(nn.Module):
@@ -159,6 +159,7 @@ class AdaptiveModulatedConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_ch))
         self.demodulate = demodulate
         self.up = up
+        self.grouped = True  # False: the exportable form (see `_stacked`)
 
     def selection(self, w: torch.Tensor) -> torch.Tensor:
         """w (N, w_dim) → (N, K) kernel weights: non-negative, summing to one per sample."""
@@ -170,6 +171,8 @@ class AdaptiveModulatedConv2d(nn.Module):
         """x (N, in, H, W), w (N, w_dim) → (N, out, H', W'), H' = 2H with `up`; bias added, no activation."""
         if self.up:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        if not self.grouped:
+            return self._stacked(x, w)
         n, in_ch, height, width = x.shape
         weight = torch.einsum("nk,koiyx->noiyx", self.selection(w), self.bank) * self.weight_gain  # (N, out, in, k, k)
         weight = weight * self.affine(w)[:, None, :, None, None]  # modulate
@@ -180,6 +183,21 @@ class AdaptiveModulatedConv2d(nn.Module):
             x.reshape(1, n * in_ch, height, width), weight.reshape(n * out_ch, in_ch, k, k), padding=k // 2, groups=n
         )
         return y.view(n, out_ch, height, width) + self.bias[None, :, None, None]
+
+    def _stacked(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """The same function without a grouped conv, whose group count (the batch) ONNX and traced TorchScript
+        cannot vary: scale x by the styles, convolve with all K kernels at once, mix by the selection, and
+        demodulate the output (StyleGAN2's non-fused form; conv is linear in the kernel). K× the conv work."""
+        n, _, height, width = x.shape
+        kernels, out_ch, in_ch, k, _ = self.bank.shape
+        sel, styles = self.selection(w), self.affine(w)  # (N, K), (N, in)
+        bank = self.bank.reshape(kernels * out_ch, in_ch, k, k) * self.weight_gain
+        y = F.conv2d(x * styles[:, :, None, None], bank, padding=k // 2)  # (N, K·out, H, W)
+        y = torch.einsum("nk,nkohw->nohw", sel, y.view(n, kernels, out_ch, height, width))
+        if self.demodulate:
+            weight = torch.einsum("nk,koiyx->noiyx", sel, self.bank) * self.weight_gain * styles[:, None, :, None, None]
+            y = y * torch.rsqrt(weight.square().sum((2, 3, 4)) + 1e-8)[:, :, None, None]
+        return y + self.bias[None, :, None, None]
 
 
 # --- attention --------------------------------------------------------------------------------------

@@ -1,0 +1,343 @@
+"""`cgan export`: a checkpoint's generator as ONNX, TorchScript, or an inference-only `.safetensors` file.
+
+Each family says what its generator graph is (`Family.export_graph`: named inputs, which axes may vary,
+what each holds); this module writes it in one of three formats. Every file is checked before it is put
+in place: it is read back, run on random inputs (two batch sizes, and two image sizes for fully
+convolutional generators) and compared with the PyTorch generator; a difference above `TOLERANCE` is a
+one-line error and no file. ONNX needs the optional `onnx` extra (onnx, onnxruntime, onnxscript).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import re
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cgan_cli import __version__
+from cgan_cli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from cgan_cli.data.io import atomic_path
+from cgan_cli.errors import CganError, UsageError
+from cgan_cli.families import ExportGraph, ExportOptions, Family, family_class
+from cgan_cli.families.base import Axis, GraphInput
+
+FORMATS = ("onnx", "torchscript", "safetensors")
+SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript", ".torchscript": "torchscript",
+            ".safetensors": "safetensors"}  # fmt: skip
+OPSET = 18  # the torch.export-based exporter's own opset; 17 is the least accepted
+MIN_OPSET = 17
+TOLERANCE = {torch.float32: 1e-3, torch.float16: 1e-1}  # max |Δ| on [-1, 1] images vs the fp32 PyTorch generator
+ONNX_EXTRA = "pip install 'cgan-cli[onnx]'"
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    format: str
+    family: str
+    weights: str  # which generator, e.g. "G_ema"
+    dtype: str
+    bytes: int
+    max_error: float  # the largest |Δ| seen against PyTorch
+    checks: int  # random batches compared
+
+
+def format_of(out: Path, fmt: str | None) -> str:
+    """`--format`, or the one `--out`'s suffix names."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+        return fmt
+    try:
+        return SUFFIXES[out.suffix.lower()]
+    except KeyError:
+        raise UsageError(f"say --format {'|'.join(FORMATS)}: {out.name} has no suffix that names one") from None
+
+
+def export_checkpoint(
+    source: Path,
+    fmt: str,
+    out: Path,
+    options: ExportOptions = ExportOptions(),
+    fp16: bool = False,
+    opset: int = OPSET,
+) -> ExportResult:
+    """Write `source`'s generator to `out` in `fmt` and check it against PyTorch; see the module docstring."""
+    if out.exists() and source.exists() and out.resolve() == source.resolve():
+        raise UsageError(f"--out {out} is the checkpoint itself; give another file")
+    if fmt == "onnx" and opset < MIN_OPSET:
+        raise UsageError(f"--opset must be at least {MIN_OPSET} (got {opset})")
+    header = load_checkpoint(source, groups=())
+    cls = family_class(header.family, source)
+    if fmt == "safetensors":
+        if options.direction is not None or options.image_stats:
+            raise UsageError("--direction and --image-stats choose an ONNX/TorchScript graph; a safetensors "
+                             "export keeps every generator, and translate takes those options at run time")  # fmt: skip
+        return _export_weights(cls, header, out, options, fp16)
+    onnx_modules = _onnx_modules() if fmt == "onnx" else None
+    ckpt = load_checkpoint(source, cls.inference_groups())
+    graph = cls.export_graph(ckpt, options)
+    dtype = torch.float16 if fp16 else torch.float32
+    module = copy.deepcopy(graph.module).to(dtype) if fp16 else graph.module
+    examples = tuple(draw(i, {}, dtype, torch.Generator().manual_seed(0)) for i in graph.inputs)
+    metadata = describe(graph, ckpt, fmt, dtype)
+    with atomic_path(out) as tmp:
+        if fmt == "onnx":
+            _write_onnx(module, graph, examples, tmp, metadata, opset, onnx_modules)
+            run = _onnx_runner(tmp, graph, onnx_modules)
+        else:
+            _write_torchscript(module, examples, tmp, metadata)
+            run = _torchscript_runner(tmp)
+        error, checks = compare(graph, run, dtype, f"{fmt} export of {source}")
+    return ExportResult(out, fmt, cls.name, graph.weights, str(dtype).removeprefix("torch."), out.stat().st_size,
+                        error, checks)  # fmt: skip
+
+
+# --- what goes into the files ---------------------------------------------------------------------------
+
+
+def shape_names(shape: Sequence[int | Axis]) -> list[int | str]:
+    return [d.name if isinstance(d, Axis) else d for d in shape]
+
+
+def describe(graph: ExportGraph, ckpt: Checkpoint, fmt: str, dtype: torch.dtype) -> dict[str, str]:
+    """The file's metadata: enough to feed the graph correctly and to know which model it is."""
+    floating = str(dtype).removeprefix("torch.")
+    kinds = {"index": "int64", "mask": "bool"}
+    inputs = [
+        {"name": i.name, "shape": shape_names(i.shape), "dtype": kinds.get(i.kind, floating), "meaning": i.meaning}
+        for i in graph.inputs
+    ]
+    meta = {
+        "cgan.format": fmt,
+        "cgan.family": ckpt.family,
+        "cgan.config": json.dumps(ckpt.config, sort_keys=True),
+        "cgan.step": str(ckpt.step),
+        "cgan.weights": graph.weights,
+        "cgan.dtype": floating,
+        "cgan.inputs": json.dumps(inputs),
+        "cgan.output": json.dumps({"name": "output", "dtype": floating, "meaning": graph.output}),
+        "cgan.version": __version__,
+        "cgan.torch_version": torch.__version__,
+    }
+    meta.update({f"cgan.{k}": json.dumps(v, sort_keys=True) for k, v in graph.notes.items()})
+    return meta
+
+
+# --- random inputs and the check ---------------------------------------------------------------------------
+
+
+def draw(spec: GraphInput, sizes: dict[str, int], dtype: torch.dtype, gen: torch.Generator) -> torch.Tensor:
+    """A random input of the kind `spec` describes; `sizes` overrides the example size of named axes."""
+    shape = [sizes.get(d.name, d.size) if isinstance(d, Axis) else d for d in spec.shape]
+    if spec.kind == "image":
+        return (torch.rand(shape, generator=gen) * 2 - 1).to(dtype)
+    if spec.kind == "normal":
+        return torch.randn(shape, generator=gen).to(dtype)
+    if spec.kind == "index":
+        return torch.randint(spec.high, shape, generator=gen)
+    if spec.kind == "binary":
+        return torch.randint(2, shape, generator=gen).to(dtype)
+    if spec.kind == "mask":  # (N, L): True for a random-length prefix of ≥ 2 tokens (start and end)
+        lengths = torch.randint(2, shape[1] + 1, (shape[0], 1), generator=gen)
+        return torch.arange(shape[1])[None, :] < lengths
+    if spec.kind == "scalar":
+        return (0.5 + 0.5 * torch.rand(shape, generator=gen)).to(dtype)
+    raise ValueError(f"unknown input kind {spec.kind!r}")
+
+
+def check_sizes(graph: ExportGraph) -> list[dict[str, int]]:
+    """The example's sizes, then batch 1 with the image one step taller where sides may vary."""
+    axes = {d.name: d for i in graph.inputs for d in i.shape if isinstance(d, Axis)}
+    second = {"batch": 1}
+    if "height" in axes:
+        second["height"] = axes["height"].size + axes["height"].multiple
+    return [{}, second]
+
+
+def compare(graph: ExportGraph, run: Callable[..., torch.Tensor], dtype: torch.dtype, what: str) -> tuple[float, int]:
+    """Largest |Δ| between `run` and the fp32 PyTorch graph over random inputs; an error above tolerance."""
+    worst = 0.0
+    sizes = check_sizes(graph)
+    for n, override in enumerate(sizes):
+        gen = torch.Generator().manual_seed(1000 + n)
+        inputs = [draw(i, override, torch.float32, gen) for i in graph.inputs]
+        with torch.no_grad():
+            expected = graph.module(*inputs).float()
+        got = run(*[x.to(dtype) if x.is_floating_point() else x for x in inputs]).float()
+        if got.shape != expected.shape:
+            raise CganError(f"{what}: output shape {tuple(got.shape)} differs from PyTorch's {tuple(expected.shape)}")
+        diff = (got - expected).abs().max().item() if got.numel() else 0.0
+        if not diff <= TOLERANCE[dtype]:  # NaN fails too
+            raise CganError(f"{what}: output differs from PyTorch's by {diff:.3g} (tolerance {TOLERANCE[dtype]:g})")
+        worst = max(worst, diff)
+    return worst, len(sizes)
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Exporters print progress on stdout (ours carries data) and warn about their own deprecations."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _failed(kind: str, exc: BaseException) -> CganError:
+    """One line from an exporter's many: the innermost cause's first line, without terminal colours."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return CganError(f"{kind} export failed: {type(exc).__name__}: {first[:300]}")
+
+
+# --- ONNX ---------------------------------------------------------------------------------------------------
+
+
+def _onnx_modules() -> tuple[Any, Any]:
+    try:
+        import onnx
+        import onnxruntime
+        import onnxscript  # noqa: F401 — torch.onnx's exporter needs it
+    except ImportError as exc:
+        raise CganError(f"ONNX export needs the onnx extra ({exc.name} is missing): {ONNX_EXTRA}") from None
+    return onnx, onnxruntime
+
+
+def _dynamic_shapes(graph: ExportGraph) -> tuple[dict[int, Any], ...]:
+    """torch.export dims, one per axis name and shared by every input; multiples as derived dims."""
+    from torch.export import Dim
+
+    roots: dict[str, Any] = {}
+
+    def dim(axis: Axis) -> Any:
+        if axis.name not in roots:
+            roots[axis.name] = Dim(axis.name, min=axis.least)
+        return roots[axis.name] * axis.multiple if axis.multiple > 1 else roots[axis.name]
+
+    return tuple({k: dim(d) for k, d in enumerate(i.shape) if isinstance(d, Axis)} for i in graph.inputs)
+
+
+def _write_onnx(module: torch.nn.Module, graph: ExportGraph, examples: tuple[torch.Tensor, ...], path: Path,
+                metadata: dict[str, str], opset: int, modules: Any) -> None:  # fmt: skip
+    onnx = modules[0]
+    try:
+        with quiet():
+            torch.onnx.export(
+                module,
+                examples,
+                str(path),
+                input_names=[i.name for i in graph.inputs],
+                output_names=["output"],
+                opset_version=opset,
+                dynamo=True,
+                dynamic_shapes=_dynamic_shapes(graph),
+                external_data=False,
+                verbose=False,
+            )
+        model = onnx.load(str(path))
+    except Exception as exc:
+        raise _failed("ONNX", exc) from None
+    _name_axes(model, graph)
+    model.producer_name, model.producer_version = "cgan", __version__
+    model.doc_string = f"cgan {metadata['cgan.family']} generator ({metadata['cgan.weights']}); see metadata_props"
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def _name_axes(model: Any, graph: ExportGraph) -> None:
+    """torch.export names a multiple-of-256 side "256*height"; inputs and outputs say "height"."""
+    names = {f"{d.multiple}*{d.name}": d.name for i in graph.inputs for d in i.shape if isinstance(d, Axis)}
+    for value in [*model.graph.input, *model.graph.output]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param in names:
+                dim.dim_param = names[dim.dim_param]
+
+
+def _onnx_runner(path: Path, graph: ExportGraph, modules: Any) -> Callable[..., torch.Tensor]:
+    ort = modules[1]
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # an operator ONNX Runtime lacks: the file would be of no use
+        raise _failed("ONNX", exc) from None
+    names = [i.name for i in graph.inputs]
+
+    def run(*inputs: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {n: x.numpy() for n, x in zip(names, inputs)})[0])
+
+    return run
+
+
+# --- TorchScript ----------------------------------------------------------------------------------------------
+
+
+def _write_torchscript(module: torch.nn.Module, examples: tuple[torch.Tensor, ...], path: Path,
+                       metadata: dict[str, str]) -> None:  # fmt: skip
+    """Traced: control flow in our generators depends on config, not on data. The metadata travels as
+    `cgan.json` (read with `torch.jit.load(f, _extra_files={"cgan.json": ""})`)."""
+    try:
+        with quiet(), torch.no_grad():
+            traced = torch.jit.trace(module, examples, check_trace=False)
+            torch.jit.save(traced, str(path), _extra_files={"cgan.json": json.dumps(metadata, sort_keys=True)})
+    except Exception as exc:
+        raise _failed("TorchScript", exc) from None
+
+
+def _torchscript_runner(path: Path) -> Callable[..., torch.Tensor]:
+    with quiet():
+        loaded = torch.jit.load(str(path), map_location="cpu")
+
+    def run(*inputs: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad(), quiet():
+            return loaded(*inputs)
+
+    return run
+
+
+# --- inference-only safetensors ------------------------------------------------------------------------------
+
+
+def _export_weights(cls: type[Family], header: Checkpoint, out: Path, options: ExportOptions,
+                    fp16: bool) -> ExportResult:  # fmt: skip
+    """The generator weights inference reads (EMA unless --no-ema), nothing for training: a checkpoint
+    every inference command opens like the full one. The CLIP text tower keeps its dtype (its hash is
+    how text2img recognises it)."""
+    source = Path(str(header.path))
+    groups = cls.export_groups(header, options)
+    ckpt = load_checkpoint(source, groups)
+    dtype = torch.float16 if fp16 else torch.float32
+
+    def cast(key: str, t: torch.Tensor) -> torch.Tensor:
+        return t.to(dtype) if t.is_floating_point() and not key.startswith("clip/") else t
+
+    tensors = {k: cast(k, v) for k, v in ckpt.tensors.items()}
+    state = {"export": {"groups": list(groups), "dtype": str(dtype).removeprefix("torch."), "source_step": ckpt.step}}
+    exported = Checkpoint(None, ckpt.family, ckpt.config, ckpt.step, ckpt.epoch, tensors, state)
+    reference = cls.export_graph(ckpt, options)
+    with atomic_path(out) as tmp:
+        save_checkpoint(tmp, exported)
+        written = load_checkpoint(tmp, groups)
+        written.path = out
+        candidate = cls.export_graph(written, options)
+
+        def run(*inputs: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return candidate.module(*[x.float() if x.is_floating_point() else x for x in inputs])
+
+        error, checks = compare(reference, run, dtype, f"safetensors export of {source}")
+    return ExportResult(out, "safetensors", cls.name, reference.weights, state["export"]["dtype"],
+                        out.stat().st_size, error, checks)  # fmt: skip
