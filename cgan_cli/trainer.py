@@ -3,7 +3,8 @@
 A family supplies networks, optimizers, a dataset and `train_step`; the loop owns the learning-rate
 schedule, data order, progress on stderr, `log.jsonl`, sample grids, checkpoints, exact resume,
 SIGINT/SIGTERM and the non-finite-loss guard. Losses are summed on the device and read back only
-every --log-every steps, so the hot loop never waits on the GPU.
+every --log-every steps, so the hot loop never waits on the GPU. Under torchrun it runs data-parallel
+(cgan_cli/distributed.py): every rank trains on its shard, rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from torch.utils.data import DataLoader
 
+from cgan_cli import distributed
 from cgan_cli.checkpoint import Checkpoint, link_or_copy, save_checkpoint
 from cgan_cli.config import to_dict
 from cgan_cli.console import animated, info, stderr_console
@@ -55,11 +57,17 @@ def checkpoint_name(step: int) -> str:
 
 
 class Trainer:
-    def __init__(self, family: Family, run_dir: Path, workers: int = 0) -> None:
+    def __init__(self, family: Family, run_dir: Path, workers: int = 0, sync_bn: bool = False) -> None:
         self.family = family
         self.cfg = family.config
         self.run_dir = run_dir
         self.workers = workers
+        self.world = distributed.current()
+        if sync_bn:
+            distributed.sync_batch_norm(family.nets, family.device)
+        if self.world.distributed:
+            distributed.replicate(family.nets, family.optimizers)
+            self._seed_rank(0)
         self.pos = Position()
         self._stop_signal: int | None = None
         self._sums: dict[str, torch.Tensor] = {}
@@ -68,34 +76,62 @@ class Trainer:
         self.last_saved: Path | None = None
 
     # --- state --------------------------------------------------------------------------------
-    def checkpoint(self) -> Checkpoint:
-        tensors = self.family.state_tensors()
-        tensors["rng/torch"] = torch.get_rng_state()
+    def _rng_states(self) -> dict[str, torch.Tensor]:
+        states = {"torch": torch.get_rng_state()}
         if self.family.device.type == "cuda":
-            tensors["rng/cuda"] = torch.cuda.get_rng_state(self.family.device)
+            states["cuda"] = torch.cuda.get_rng_state(self.family.device)
+        return states
+
+    def checkpoint(self) -> Checkpoint:
+        """The run's state; under torchrun a collective (every rank's RNG state is gathered)."""
+        tensors = self.family.state_tensors()
+        ranks = [self._rng_states()]
+        if self.world.distributed:
+            ranks = [None] * self.world.size
+            torch.distributed.all_gather_object(ranks, self._rng_states())
+        for rank, states in enumerate(ranks):
+            suffix = f"/rank{rank}" if rank else ""
+            tensors.update({f"rng/{kind}{suffix}": t for kind, t in states.items()})
         state = {
             "position": {"step": self.pos.step, "epoch": self.pos.epoch, "index": self.pos.index},
             "optimizers": self.family.optimizer_groups(),
+            "world_size": self.world.size,
         }
         return Checkpoint(None, self.family.name, to_dict(self.cfg), self.pos.step, self.pos.epoch, tensors, state)
 
     def restore(self, ckpt: Checkpoint) -> None:
+        """Continue from `ckpt`. Each rank takes its own saved RNG state when the world size is the one saved;
+        in another world the data order still continues at the saved position, and ranks > 0 reseed."""
         self.family.load_state(ckpt)
         p = ckpt.state.get("position", {})
         self.pos = Position(int(p.get("step", ckpt.step)), int(p.get("epoch", ckpt.epoch)), int(p.get("index", 0)))
-        if "rng/torch" in ckpt.tensors:
-            torch.set_rng_state(ckpt.tensors["rng/torch"])
-        if "rng/cuda" in ckpt.tensors and self.family.device.type == "cuda":
-            torch.cuda.set_rng_state(ckpt.tensors["rng/cuda"], self.family.device)
+        suffix = f"/rank{self.world.rank}" if self.world.rank else ""
+        same_world = int(ckpt.state.get("world_size", 1)) == self.world.size
+        if self.world.rank and not same_world:
+            self._seed_rank(self.pos.step)
+            return
+        if f"rng/torch{suffix}" in ckpt.tensors:
+            torch.set_rng_state(ckpt.tensors[f"rng/torch{suffix}"])
+        if f"rng/cuda{suffix}" in ckpt.tensors and self.family.device.type == "cuda":
+            torch.cuda.set_rng_state(ckpt.tensors[f"rng/cuda{suffix}"], self.family.device)
+
+    def _seed_rank(self, step: int) -> None:
+        """Ranks > 0 draw their own noise (z, dropout); rank 0 keeps the single-process stream."""
+        if self.world.rank:
+            torch.manual_seed(distributed.rank_seed(self.cfg.seed, step, self.world.rank))
 
     def save(self) -> Path:
+        self._reduce_losses()
         self.check_finite()
-        path = save_checkpoint(self.run_dir / checkpoint_name(self.pos.step), self.checkpoint())
-        link_or_copy(path, self.run_dir / "latest.safetensors")
+        ckpt = self.checkpoint()
+        path = self.run_dir / checkpoint_name(self.pos.step)
+        if self.world.main:
+            save_checkpoint(path, ckpt)
+            link_or_copy(path, self.run_dir / "latest.safetensors")
+            if self.cfg.keep:
+                for old in sorted(self.run_dir.glob("step-*.safetensors"))[: -self.cfg.keep]:
+                    old.unlink(missing_ok=True)
         self.last_saved = path
-        if self.cfg.keep:
-            for old in sorted(self.run_dir.glob("step-*.safetensors"))[: -self.cfg.keep]:
-                old.unlink(missing_ok=True)
         return path
 
     # --- logging ------------------------------------------------------------------------------
@@ -116,24 +152,32 @@ class Trainer:
                 " (try a lower --lr, or another --loss)"
             )
 
+    def _reduce_losses(self) -> None:
+        """Every rank's running sums become their mean over ranks (mean is linear, so reducing again
+        after more steps stays right); then all ranks agree on what is logged and on non-finite stops."""
+        if self.world.distributed and self._sums:
+            means = distributed.mean(torch.stack([self._sums[k] for k in sorted(self._sums)]))
+            self._sums = dict(zip(sorted(self._sums), means.unbind()))
+
     def flush_log(self) -> dict[str, Any]:
+        self._reduce_losses()
         self.check_finite()
         now, step0 = time.perf_counter(), self._last_log[1]
-        images = (self.pos.step - step0) * self.cfg.batch_size
+        images = (self.pos.step - step0) * self.cfg.batch_size * self.world.size
         record: dict[str, Any] = {"step": self.pos.step, "epoch": self.pos.epoch}
         record.update({k: round(float(v) / self._counts[k], 6) for k, v in self._sums.items()})
         record["lr"] = next(iter(self.family.optimizers.values())).param_groups[0]["lr"]
         record["img_per_s"] = round(images / max(1e-9, now - self._last_log[0]), 3)
         record["time"] = round(time.time(), 3)
-        line = json.dumps(record) + "\n"
-        log = self.run_dir / "log.jsonl"
-        with open(log, "a") as f:
-            f.write(line)
+        if self.world.main:
+            with open(self.run_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps(record) + "\n")
         self._sums, self._counts, self._last_log = {}, {}, (now, self.pos.step)
         return record
 
     def write_samples(self, batch: dict[str, torch.Tensor]) -> None:
-        save_image(self.family.sample_grid(batch), self.run_dir / "samples" / f"step-{self.pos.step:07d}.png")
+        if self.world.main:
+            save_image(self.family.sample_grid(batch), self.run_dir / "samples" / f"step-{self.pos.step:07d}.png")
 
     # --- the loop -----------------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -146,7 +190,8 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         dataset = family.dataset()
         n = len(dataset)
-        sampler = ResumableSampler(n, cfg.seed)
+        world = self.world
+        sampler = ResumableSampler(n, cfg.seed, world.rank, world.size, cfg.batch_size)
         cuda = family.device.type == "cuda"
         loader = DataLoader(
             dataset,
@@ -158,16 +203,17 @@ class Trainer:
             generator=torch.Generator(),  # keep the global RNG (dropout, GP) untouched by the loader
             worker_init_fn=_ignore_interrupts,
         )
-        steps_per_epoch = math.ceil(n / cfg.batch_size)
+        steps_per_epoch = math.ceil(n / (cfg.batch_size * world.size))
         total = (cfg.epochs + cfg.epochs_decay) * steps_per_epoch
         total = min(total, cfg.steps) if cfg.steps else total
         if total <= 0:
             raise CganError("nothing to train: --epochs + --epochs-decay is 0 and --steps is not set")
         val_batch = {k: to_device(v, family.device) for k, v in family.validation_batch().items()}
-        write_json(self.run_dir / "config.json", {"family": family.name, "config": to_dict(cfg)})
+        if world.main:
+            write_json(self.run_dir / "config.json", {"family": family.name, "config": to_dict(cfg)})
 
         console = stderr_console()
-        live = animated(console)
+        live = animated(console) and world.main
         progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -178,10 +224,12 @@ class Trainer:
             disable=not live,
             transient=False,
         )
-        info(
-            f"training {family.name} on {n} images ({steps_per_epoch} steps/epoch) for {total} steps"
-            f" on {family.device}; run folder {self.run_dir}"
-        )
+        if world.main:
+            ranks = f" × {world.size} processes (batch {cfg.batch_size} each)" if world.distributed else ""
+            info(
+                f"training {family.name} on {n} images ({steps_per_epoch} steps/epoch) for {total} steps"
+                f" on {family.device}{ranks}; run folder {self.run_dir}"
+            )
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             for s in previous:
@@ -201,12 +249,14 @@ class Trainer:
                 signal.signal(s, handler)
         if self._stop_signal is not None:
             path = self.save()
-            name = signal.Signals(self._stop_signal).name
-            info(f"{name}: stopped at step {self.pos.step}; continue with: cgan train --resume {path}")
+            name = signal.Signals(self._stop_signal).name if self._stop_signal > 0 else "another rank's signal"
+            if world.main:
+                info(f"{name}: stopped at step {self.pos.step}; continue with: cgan train --resume {path}")
             raise Interrupted(f"interrupted at step {self.pos.step}; saved {path}")
         if self.last_saved is None or self.last_saved.name != checkpoint_name(self.pos.step):
             self.save()
-        info(f"done: {self.pos.step} steps; checkpoint {self.last_saved}")
+        if world.main:
+            info(f"done: {self.pos.step} steps; checkpoint {self.last_saved}")
         return self.last_saved
 
     def _loop(
@@ -219,7 +269,8 @@ class Trainer:
         progress: Progress,
         task: TaskID,
     ) -> None:
-        cfg, family = self.cfg, self.family
+        cfg, family, world = self.cfg, self.family, self.world
+        flags = _flag_group(family.device) if world.distributed else None
         while self.pos.step < total and self._stop_signal is None:
             sampler.epoch, sampler.start = self.pos.epoch, self.pos.index
             family.set_lr_factor(lr_factor(self.pos.epoch, cfg.epochs, cfg.epochs_decay))
@@ -228,7 +279,15 @@ class Trainer:
                 family.step = self.pos.step
                 losses = family.train_step(batch)
                 self.pos.step += 1
-                self.pos.index += next(iter(batch.values())).shape[0]
+                if world.distributed:
+                    distributed.sync_buffers(family.nets)
+                    self.pos.index = min(n, self.pos.index + world.size * cfg.batch_size)
+                    if self._stop_signal is None and distributed.any_rank(False, flags):
+                        self._stop_signal = -1  # another rank was signalled: stop at this same step
+                    elif self._stop_signal is not None:
+                        distributed.any_rank(True, flags)
+                else:
+                    self.pos.index += next(iter(batch.values())).shape[0]
                 self.accumulate(losses)
                 step = self.pos.step
                 if step % cfg.log_every == 0 or step == total:
@@ -237,7 +296,7 @@ class Trainer:
                         f"{k} {v:.3g}" for k, v in record.items() if k not in ("step", "epoch", "time", "lr")
                     )
                     progress.update(task, completed=step, status=f"ep {self.pos.epoch} {status}")
-                    if progress.disable:  # no live bar: one plain line per log interval instead
+                    if progress.disable and world.main:  # no live bar: one plain line per log interval instead
                         info(f"step {step}/{total} epoch {self.pos.epoch} {status}")
                 else:
                     progress.update(task, completed=step)
@@ -250,6 +309,11 @@ class Trainer:
             if self.pos.index >= n:
                 self.pos.epoch += 1
                 self.pos.index = 0
+
+
+def _flag_group(device: torch.device) -> Any:
+    """Where ranks agree on stopping each step: a Gloo group on CPU tensors, so NCCL runs never sync the GPU."""
+    return torch.distributed.new_group(backend="gloo") if device.type == "cuda" else None
 
 
 def _ignore_interrupts(worker_id: int) -> None:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import torch
 import typer
 
 from cgan_cli.checkpoint import load_checkpoint
@@ -20,6 +21,7 @@ from cgan_cli.cli.common import DEVICE_HELP, WORKERS_HELP, default_workers, exit
 from cgan_cli.config import TrainConfig, field_types, flag_name, validate
 from cgan_cli.console import out
 from cgan_cli.device import resolve_device
+from cgan_cli.distributed import World
 from cgan_cli.errors import CheckpointError, UsageError
 from cgan_cli.families import FAMILIES, Family, family_class
 from cgan_cli.trainer import Trainer
@@ -28,6 +30,9 @@ from cgan_cli.trainer import Trainer
 Device = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
 Workers = Annotated[int, typer.Option("--workers", help=WORKERS_HELP, min=0)]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the networks.")]
+SyncBN = Annotated[
+    bool, typer.Option("--sync-bn", help="Under torchrun on CUDA: batch-norm statistics over the global batch.")
+]
 
 app = typer.Typer(
     help="Train a model. `cgan train FAMILY --help` lists a family's options.",
@@ -35,13 +40,25 @@ app = typer.Typer(
 )
 
 
-def run(family: Family, run_dir: Path, workers: int, resume: Path | None = None) -> Path:
-    trainer = Trainer(family, run_dir, workers)
-    if resume is not None:
-        trainer.restore(load_checkpoint(resume))
-    path = trainer.fit()
-    out(str(path))
+def run(family: Family, run_dir: Path, workers: int, resume: Path | None = None, sync_bn: bool = False) -> Path:
+    trainer = Trainer(family, run_dir, workers, sync_bn)
+    try:
+        if resume is not None:
+            trainer.restore(load_checkpoint(resume))
+        path = trainer.fit()
+    finally:
+        trainer.world.stop()
+    if trainer.world.main:
+        out(str(path))
     return path
+
+
+def joined_device(device: str) -> torch.device:
+    """The device of this process; under torchrun also joins the process group (one device per rank)."""
+    world = World.detect()
+    dev = world.device(resolve_device(device))
+    world.start(dev)
+    return dev
 
 
 @app.callback(invoke_without_command=True)
@@ -58,6 +75,7 @@ def train(
     device: Device = "auto",
     workers: Workers = default_workers(),
     compile: Compile = False,
+    sync_bn: SyncBN = False,
 ) -> None:
     if ctx.invoked_subcommand is not None:
         if resume is not None:
@@ -66,12 +84,12 @@ def train(
     if resume is None:
         typer.echo(ctx.get_help(), err=True)
         raise typer.Exit(2)
-    _resume(resume, steps, device, workers, compile, clip_weights)
+    _resume(resume, steps, device, workers, compile, clip_weights, sync_bn)
 
 
 @exits_cleanly
 def _resume(resume: Path, steps: int | None, device: str, workers: int, compile: bool,
-            clip_weights: Path | None = None) -> None:  # fmt: skip
+            clip_weights: Path | None = None, sync_bn: bool = False) -> None:  # fmt: skip
     ckpt = load_checkpoint(resume, groups=())  # header first: family and config
     if ckpt.state.get("export"):
         raise CheckpointError(f"{resume}: an inference-only export (cgan export) cannot resume training; "
@@ -85,8 +103,8 @@ def _resume(resume: Path, steps: int | None, device: str, workers: int, compile:
             raise UsageError(f"--clip-weights: {resume} is a {ckpt.family} run, which has no text encoder")
         cfg = dataclasses.replace(cfg, clip_weights=str(clip_weights.resolve()))  # the same encoder is checked
     validate(cfg)
-    family = cls(cfg, resolve_device(device), compile)
-    run(family, resume.parent, workers, resume)
+    family = cls(cfg, joined_device(device), compile)
+    run(family, resume.parent, workers, resume, sync_bn)
 
 
 def _option_for(name: str, typ: Any, f: dataclasses.Field) -> tuple[Any, Any]:
@@ -124,12 +142,13 @@ def _family_command(cls: type[Family]) -> None:
         inspect.Parameter("device", inspect.Parameter.KEYWORD_ONLY, default="auto", annotation=Device),
         inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, default=default_workers(), annotation=Workers),
         inspect.Parameter("compile", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Compile),
+        inspect.Parameter("sync_bn", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=SyncBN),
     ]
 
     @exits_cleanly
     def command(**values: Any) -> None:
         run_dir, device = values.pop("out"), values.pop("device")
-        workers, compile = values.pop("workers"), values.pop("compile")
+        workers, compile, sync_bn = values.pop("workers"), values.pop("compile"), values.pop("sync_bn")
         values = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in values.items()}
         for f in fields:  # data folders are stored absolute so a resumed run finds them from anywhere
             if f.metadata.get("path") and values[f.name]:
@@ -141,7 +160,7 @@ def _family_command(cls: type[Family]) -> None:
             )
         cfg = cls.Config(**values)
         validate(cfg)
-        run(cls(cfg, resolve_device(device), compile), run_dir, workers)
+        run(cls(cfg, joined_device(device), compile), run_dir, workers, sync_bn=sync_bn)
 
     del command.__wrapped__  # typer must read our signature, not the wrapped function's
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

@@ -18,16 +18,31 @@ def item_seed(seed: int, epoch: int, position: int) -> int:
 
 
 class ResumableSampler(Sampler):
-    """Yields (index, augmentation seed) keys for one epoch, starting at `start`; set epoch/start first."""
+    """Yields (index, augmentation seed) keys for one epoch, starting at `start`; set epoch/start first.
 
-    def __init__(self, n: int, seed: int) -> None:
+    Under data parallelism (`world` > 1) each global batch of `world` × `batch` consecutive positions of the
+    epoch's order is split into `world` slices of `batch`, and this sampler yields slice `rank`; a last global
+    batch that runs past the end is filled from the epoch's start, as DistributedSampler pads, so every rank
+    takes the same number of steps. `start` counts positions of the epoch already consumed by all ranks."""
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, batch: int = 1) -> None:
         self.n, self.seed = n, seed
+        self.rank, self.world, self.batch = rank, world, batch
         self.epoch, self.start = 0, 0
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         order = epoch_order(self.n, self.seed, self.epoch)
-        for pos in range(self.start, self.n):
-            yield int(order[pos]), item_seed(self.seed, self.epoch, pos)
+        if self.world == 1:
+            for pos in range(self.start, self.n):
+                yield int(order[pos]), item_seed(self.seed, self.epoch, pos)
+            return
+        for block in range(self.start, self.n, self.world * self.batch):
+            for pos in range(block + self.rank * self.batch, block + (self.rank + 1) * self.batch):
+                yield int(order[pos % self.n]), item_seed(self.seed, self.epoch, pos)
+
+    def steps(self) -> int:
+        """Steps left in this epoch."""
+        return -(-(self.n - self.start) // (self.world * self.batch))
 
     def __len__(self) -> int:
-        return self.n - self.start
+        return self.n - self.start if self.world == 1 else self.steps() * self.batch
