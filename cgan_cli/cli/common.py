@@ -45,6 +45,9 @@ def exits_cleanly(fn: F) -> F:
 
 
 DEVICE_HELP = "Device: auto (CUDA when available), cpu, cuda, cuda:N."
+Precision = Annotated[
+    str, typer.Option("--precision", help="auto (bf16 on CUDA and on CPUs with bf16 units), fp32 or bf16.")
+]
 EXTENSIONS = ("png", "jpg", "webp")
 
 # options every image-making command (sample, text2img, interp) spells the same way

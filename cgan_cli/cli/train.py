@@ -17,10 +17,10 @@ import torch
 import typer
 
 from cgan_cli.checkpoint import load_checkpoint
-from cgan_cli.cli.common import DEVICE_HELP, WORKERS_HELP, default_workers, exits_cleanly
+from cgan_cli.cli.common import DEVICE_HELP, WORKERS_HELP, Precision, default_workers, exits_cleanly
 from cgan_cli.config import TrainConfig, field_types, flag_name, validate
 from cgan_cli.console import out
-from cgan_cli.device import resolve_device
+from cgan_cli.device import resolve_device, set_precision
 from cgan_cli.distributed import World
 from cgan_cli.errors import CheckpointError, UsageError
 from cgan_cli.families import FAMILIES, Family, family_class
@@ -76,6 +76,7 @@ def train(
     workers: Workers = default_workers(),
     compile: Compile = False,
     sync_bn: SyncBN = False,
+    precision: Precision = "auto",
 ) -> None:
     if ctx.invoked_subcommand is not None:
         if resume is not None:
@@ -84,6 +85,7 @@ def train(
     if resume is None:
         typer.echo(ctx.get_help(), err=True)
         raise typer.Exit(2)
+    set_precision(precision)
     _resume(resume, steps, device, workers, compile, clip_weights, sync_bn)
 
 
@@ -143,12 +145,14 @@ def _family_command(cls: type[Family]) -> None:
         inspect.Parameter("workers", inspect.Parameter.KEYWORD_ONLY, default=default_workers(), annotation=Workers),
         inspect.Parameter("compile", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Compile),
         inspect.Parameter("sync_bn", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=SyncBN),
+        inspect.Parameter("precision", inspect.Parameter.KEYWORD_ONLY, default="auto", annotation=Precision),
     ]
 
     @exits_cleanly
     def command(**values: Any) -> None:
         run_dir, device = values.pop("out"), values.pop("device")
         workers, compile, sync_bn = values.pop("workers"), values.pop("compile"), values.pop("sync_bn")
+        set_precision(values.pop("precision"))
         values = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in values.items()}
         for f in fields:  # data folders are stored absolute so a resumed run finds them from anywhere
             if f.metadata.get("path") and values[f.name]:

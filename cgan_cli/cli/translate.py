@@ -12,10 +12,10 @@ import torch
 import typer
 
 from cgan_cli.checkpoint import load_checkpoint, read_metadata
-from cgan_cli.cli.common import DEVICE_HELP, default_workers, exits_cleanly, output_ext
+from cgan_cli.cli.common import DEVICE_HELP, Precision, default_workers, exits_cleanly, output_ext
 from cgan_cli.console import error, info, out
 from cgan_cli.data.inputs import expand_inputs
-from cgan_cli.device import resolve_device
+from cgan_cli.device import resolve_device, set_precision
 from cgan_cli.errors import CganError, ExitCode, UsageError
 from cgan_cli.families import TranslateOptions, family_class
 from cgan_cli.translation import TranslationRun, plan_outputs
@@ -92,6 +92,7 @@ def translate(
     ] = 8,
     workers: Annotated[int, typer.Option("--workers", help="Decode/encode threads.", min=1)] = default_workers(),
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
+    precision: Precision = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed for --dropout noise.")] = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per output on stdout instead of a path.")
@@ -105,6 +106,7 @@ def translate(
     target_size = parse_size(size)
     meta = read_metadata(checkpoint)
     cls = family_class(meta.get("family", "?"), checkpoint)
+    set_precision(precision)
     dev = resolve_device(device)
     ckpt = load_checkpoint(checkpoint, groups=cls.inference_groups())
     options = TranslateOptions(dropout, image_stats, direction, None, parse_sets(sets or []), source)
