@@ -225,7 +225,8 @@ def test_every_page_has_exit_statuses_examples_and_see_also(pages):
         assert ".nf\n" in examples and re.search(r"^.*\bcgan\b", examples, re.M), name
         see_also = section(text, "SEE ALSO")
         assert len(re.findall(r"^\.BR cgan", see_also, re.M)) == len(pages) - 1, name
-    assert "|" in section(plain(pages["cgan-translate.1"]), "EXAMPLES")
+    for name, page in pages.items():  # every page shows its command in a pipeline
+        assert "|" in section(plain(page), "EXAMPLES"), name
     assert "find photos -name '*.jpg' | cgan translate" in plain(pages["cgan-translate.1"])
 
 

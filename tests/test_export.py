@@ -18,7 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner, Result
 
 from cgan_cli import export as export_module
-from cgan_cli.checkpoint import load_checkpoint
+from cgan_cli.checkpoint import load_checkpoint, save_checkpoint
 from cgan_cli.cli import app
 from cgan_cli.families import FAMILIES, ExportOptions, family_class
 from cgan_cli.text.clip import load_text_encoder, spec_from_record
@@ -43,6 +43,10 @@ def cgan(*args: str) -> Result:
 
 # --- fixtures: a checkpoint of every family, trained two steps (so EMA and G differ, and Adam has state) ----
 
+# Two steps leave DCGAN-initialised generators (N(0, 0.02)) nearly constant; scaled up, every input visibly
+# changes the output, so a graph that ignored one (the label, ψ, the text) could not pass the comparisons.
+WAKE = {"dcgan": 4.0, "cgan": 4.0, "acgan": 4.0, "pix2pix": 3.0, "gancls": 3.0}
+
 
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path, classes_dir: Path, captions_dir: Path):
@@ -54,8 +58,26 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory, demo_dir: Path, classe
         if name == "cgan":
             cfg = dataclasses.replace(cfg, ema=0.5)
         with torch.random.fork_rng(), one_thread():
-            made[name] = Trainer(family_class(name)(cfg, CPU), root / name).fit()
+            trained = load_checkpoint(Trainer(family_class(name)(cfg, CPU), root / name).fit())
+        for key, value in trained.tensors.items():
+            if key.startswith("net/G") and value.is_floating_point() and value.ndim >= 2:
+                trained.tensors[key] = value * (50.0 if key.endswith("embed.weight") else WAKE.get(name, 1.0))
+        made[name] = save_checkpoint(root / name / "woken.safetensors", trained)
     return made
+
+
+def changed(spec: export_module.GraphInput, x: torch.Tensor) -> torch.Tensor:
+    """`x` with every element different in a way the input's kind allows."""
+    if spec.kind == "index":
+        return (x + 1) % spec.high
+    if spec.kind == "binary":
+        return 1 - x
+    if spec.kind == "mask":  # two real tokens only
+        return torch.zeros_like(x).index_fill_(1, torch.tensor([0, 1]), True)
+    if spec.kind == "scalar":
+        return x * 0.5
+    sizes = {d.name: x.shape[k] for k, d in enumerate(spec.shape) if isinstance(d, export_module.Axis)}
+    return export_module.draw(spec, sizes, x.dtype, torch.Generator().manual_seed(99))
 
 
 def export(ckpt: Path, out: Path, *args: str) -> dict:
@@ -77,11 +99,23 @@ def _onnx_run(path: Path):
 
 def _torchscript_run(path: Path):
     module = torch.jit.load(str(path))
-    return lambda *xs: module(*xs)
+
+    def run(*xs: torch.Tensor) -> torch.Tensor:
+        out = module(*xs)  # outside no_grad, as a user would call it: the weights must not require grad
+        assert not out.requires_grad
+        return out
+
+    return run
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "safetensors"])
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize(
+    "family,fmt",
+    [
+        pytest.param(f, fmt, marks=[pytest.mark.slow] if (f, fmt) == ("gigagan", "onnx") else [])  # 20 s alone
+        for f in sorted(FAMILIES)
+        for fmt in ("onnx", "torchscript", "safetensors")
+    ],
+)
 def test_every_family_exports_and_the_file_reproduces_the_generator(
     checkpoints: dict[str, Path], tmp_path: Path, family: str, fmt: str
 ) -> None:
@@ -102,6 +136,9 @@ def test_every_family_exports_and_the_file_reproduces_the_generator(
     inputs = [export_module.draw(i, sizes, torch.float32, gen) for i in graph.inputs]
     with torch.no_grad():
         expected = graph.module(*inputs)
+        for i, spec in enumerate(graph.inputs):  # each input matters, far beyond the tolerance below
+            other = graph.module(*[changed(spec, x) if j == i else x for j, x in enumerate(inputs)])
+            assert (other - expected).abs().max().item() > 0.05, f"{family}: {spec.name} barely changes the output"
     if fmt == "onnx":
         got = _onnx_run(out)(*inputs)
     elif fmt == "torchscript":
@@ -218,7 +255,9 @@ def test_onnx_files_name_their_inputs_and_describe_the_model(checkpoints: dict[s
     assert image.name == "image" and dims == ["batch", 3, "height", "width"]
     assert [d.dim_param or d.dim_value for d in output.type.tensor_type.shape.dim] == dims
     meta = {p.key: p.value for p in model.metadata_props}
-    assert meta["cgan.family"] == "pix2pix" and meta["cgan.weights"] == "G"
+    assert meta["cgan.family"] == "pix2pix" and meta["cgan.weights"] == "G" and meta["cgan.opset"] == "18"
+    assert json.loads(meta["cgan.image_stats"]) is False
+    assert not any(node.metadata_props for node in model.graph.node)  # no stack traces with this machine's paths
     assert json.loads(meta["cgan.config"]) == load_checkpoint(checkpoints["pix2pix"], groups=()).config
     [spec] = json.loads(meta["cgan.inputs"])
     assert "[-1, 1]" in spec["meaning"] and "multiples of 32" in spec["meaning"]
@@ -336,7 +375,7 @@ def test_single_label_stargan_exports_drop_the_discriminator(checkpoints: dict[s
     "args,code,words",
     [
         (["--format", "jpeg"], 2, "--format must be one of"),
-        (["--opset", "16"], 2, "--opset"),
+        (["--opset", "17"], 2, "--opset"),
         (["--format", "safetensors", "--direction", "AtoB"], 2, "keeps every generator"),
         (["--direction", "sideways"], 2, "AtoB or BtoA"),
     ],
@@ -349,6 +388,15 @@ def test_bad_options_are_usage_errors(checkpoints: dict[str, Path], tmp_path: Pa
     else:
         assert words in one_line_error(result, code)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("family,args", [("dcgan", ["--direction", "AtoB"]), ("stargan", ["--image-stats"])])
+def test_options_that_do_not_apply_are_usage_errors(checkpoints: dict[str, Path], tmp_path: Path, family: str,
+                                                    args: list[str]) -> None:  # fmt: skip
+    error = one_line_error(cgan("export", str(checkpoints[family]), "-o", str(tmp_path / "x.pt"), *args), 2)
+    assert f"does not apply to a {family} checkpoint" in error
+    error = one_line_error(cgan("export", str(checkpoints[family]), "-o", str(tmp_path)), 2)
+    assert "is a folder" in error
 
 
 def test_a_trained_direction_is_the_only_one_pix2pix_exports(checkpoints: dict[str, Path], tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import typer
 
 from cgan_cli.cli.common import NoEma, exits_cleanly
 from cgan_cli.console import info, out
-from cgan_cli.export import FORMATS, MIN_OPSET, OPSET, export_checkpoint, format_of
+from cgan_cli.export import FORMATS, MAX_OPSET, MIN_OPSET, OPSET, export_checkpoint, format_of
 from cgan_cli.families import ExportOptions
 
 
@@ -33,7 +33,7 @@ def export(
     image_stats: Annotated[
         bool, typer.Option("--image-stats", help="Batch norm from each image's own statistics (as translate).")
     ] = False,
-    opset: Annotated[int, typer.Option("--opset", help="ONNX opset.", min=MIN_OPSET)] = OPSET,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset.", min=MIN_OPSET, max=MAX_OPSET)] = OPSET,
     as_json: Annotated[
         bool, typer.Option("--json", help="A JSON object (path, format, family, weights, dtype, bytes, max_error).")
     ] = False,

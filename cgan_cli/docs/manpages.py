@@ -129,6 +129,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "cgan interp runs/rafd/latest.safetensors face.jpg --from neutral --to happy --steps 16 --gif smile.gif",
         ),
         (
+            "Frames of a walk between two prompts, turned into a video:",
+            "cgan interp runs/birds/latest.safetensors --text 'a red bird' --text 'a blue bird' --seed 3 --steps 48 "
+            "--out frames/ | sort | sed 's/^/file /' > list.txt && ffmpeg -f concat -i list.txt walk.mp4",
+        ),
+        (
             "Text-to-image: blend two prompts at a fixed seed:",
             'cgan interp runs/birds/latest.safetensors --text "a red bird" --text "a blue bird" --steps 16 --seed 3 '
             "--gif blend.gif",
@@ -162,6 +167,16 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         (
             "Export a trained generator to ONNX:",
             "cgan export runs/facades/latest.safetensors --format onnx --out facades.onnx",
+        ),
+        (
+            "Both CycleGAN directions in half precision, printing each file's size from the JSON:",
+            "for d in AtoB BtoA; do cgan export runs/h2z/latest.safetensors --json --direction $d --fp16 "
+            "--out h2z-$d.onnx; done | jq -r '[.path, .bytes] | @tsv'",
+        ),
+        (
+            "A small inference-only checkpoint, then sampling from it:",
+            "cgan export runs/flowers/latest.safetensors --out flowers-small.safetensors && "
+            "cgan sample flowers-small.safetensors -n 64 --out samples/ | wc -l",
         ),
     ],
 }

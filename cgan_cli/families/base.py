@@ -67,16 +67,14 @@ class Translator:
     min_side: int = 1  # smaller inputs are padded up to this (instance norm needs a bottleneck above 1×1)
 
 
-def translation_graph(
-    translator: Translator, side: int, weights: str, notes: dict[str, Any] | None = None
-) -> ExportGraph:
+def translation_graph(translator: Translator, side: int, weights: str, notes: dict[str, Any]) -> ExportGraph:
     """An image-to-image translator (an nn.Module) as an export graph: one image batch in, one out."""
     if not isinstance(translator.net, nn.Module):
         raise TypeError("translation_graph needs a translator whose net is a module")
     least = -(-translator.min_side // translator.multiple)
     image = image_input("image", translator.in_channels, side, translator.multiple, least)
     output = f"(N, {translator.out_channels}, H, W) in [-1, 1], the input's size"
-    return ExportGraph(translator.net, (image,), output, weights, notes or {})
+    return ExportGraph(translator.net, (image,), output, weights, notes)
 
 
 @dataclass(frozen=True)
@@ -196,6 +194,7 @@ class Family(ABC):
     summary: ClassVar[str]
     Config: ClassVar[type[TrainConfig]]
     makes: ClassVar[str] = "translations"  # or "samples", "text": what inference on a checkpoint produces
+    export_choices: ClassVar[tuple[str, ...]] = ()  # ExportOptions fields beyond `ema` that apply
 
     def __init__(self, config: TrainConfig, device: torch.device, compile: bool = False) -> None:
         validate(config)

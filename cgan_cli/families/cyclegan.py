@@ -80,6 +80,7 @@ class CycleGANConfig(ImageTranslationConfig):
 class CycleGAN(Family):
     name = "cyclegan"
     summary = "Unpaired image-to-image translation (Zhu et al. 2017): two ResNet generators, cycle loss."
+    export_choices = ("direction", "image_stats")
     Config = CycleGANConfig
     config: CycleGANConfig
 
@@ -228,4 +229,5 @@ class CycleGAN(Family):
         choice = TranslateOptions(direction=direction, image_stats=options.image_stats)
         translator = cls.translator(ckpt, torch.device("cpu"), choice)
         weights = "G_A" if direction == "AtoB" else "G_B"
-        return translation_graph(translator, cls.config_from(ckpt).crop_size, weights, {"direction": direction})
+        notes = {"direction": direction, "image_stats": options.image_stats}
+        return translation_graph(translator, cls.config_from(ckpt).crop_size, weights, notes)

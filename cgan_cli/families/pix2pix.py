@@ -59,6 +59,7 @@ class Pix2PixConfig(ImageTranslationConfig):
 class Pix2Pix(Family):
     name = "pix2pix"
     summary = "Paired image-to-image translation (Isola et al. 2017): U-Net + PatchGAN."
+    export_choices = ("direction", "image_stats")
     Config = Pix2PixConfig
     config: Pix2PixConfig
 
@@ -171,4 +172,5 @@ class Pix2Pix(Family):
     def export_graph(cls, ckpt: Checkpoint, options: ExportOptions) -> ExportGraph:
         options = TranslateOptions(direction=options.direction, image_stats=options.image_stats)
         translator = cls.translator(ckpt, torch.device("cpu"), options)
-        return translation_graph(translator, cls.config_from(ckpt).crop_size, "G")
+        notes = {"image_stats": options.image_stats}
+        return translation_graph(translator, cls.config_from(ckpt).crop_size, "G", notes)

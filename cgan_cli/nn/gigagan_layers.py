@@ -33,11 +33,16 @@ def eot_index(mask: torch.Tensor) -> torch.Tensor:
     return length - 1 - mask.flip(1).long().argmax(1)
 
 
+def eot_mask(mask: torch.Tensor) -> torch.Tensor:
+    """(N, L) bool → (N, L) bool, True at each row's last True: `eot_index` as a mask, built without a
+    device-bound `arange`, so a traced graph runs on any device."""
+    return mask & (mask.flip(1).long().cumsum(1).flip(1) == 1)
+
+
 def local_mask(mask: torch.Tensor) -> torch.Tensor:
     """The keys G cross-attends to: the real tokens less EOT (the paper's t_local = t_{1:C} \\ t_EOT, since
     t_global already carries EOT), unless a row has no other token."""
-    eot = torch.arange(mask.shape[1], device=mask.device)[None, :] == eot_index(mask)[:, None]  # (N, L)
-    local = mask & ~eot
+    local = mask & ~eot_mask(mask)
     return local | (mask & ~local.any(1, keepdim=True))  # logic ops, not a bool `where` (ONNX Runtime has none)
 
 
@@ -112,7 +117,7 @@ class TextTransformer(nn.Module):
         for layer in self.layers:
             x = layer(x, mask)
         x = self.norm(x)
-        return x, x[torch.arange(x.shape[0], device=x.device), eot_index(mask)]
+        return x, (x * eot_mask(mask)[..., None].to(x.dtype)).sum(1)  # the EOT row (others × 0)
 
 
 class MappingNetwork(nn.Module):
