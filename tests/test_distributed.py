@@ -20,6 +20,7 @@ from cgan_cli.checkpoint import load_checkpoint
 from cgan_cli.cli import app
 from cgan_cli.data.sampling import ResumableSampler
 from cgan_cli.distributed import World
+from cgan_cli.errors import UsageError
 from cgan_cli.families import create
 from cgan_cli.trainer import Trainer
 
@@ -168,5 +169,5 @@ def test_sync_bn_on_cpu_is_a_usage_error(demo_dir: Path, tmp_path: Path) -> None
 def test_a_bad_torchrun_environment_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "5")
-    with pytest.raises(Exception, match="outside WORLD_SIZE"):
+    with pytest.raises(UsageError, match="outside WORLD_SIZE"):
         World.detect()

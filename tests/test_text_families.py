@@ -238,7 +238,7 @@ def test_sample_grid_rows_share_a_latent_across_prompts(captions_dir):
 
 
 def test_text_blends_align_token_ends_so_eot_blends_with_eot():
-    from cgan_cli.nn.gigagan_layers import eot_index
+    from cgan_cli.nn.gigagan_layers import eot_mask
     from cgan_cli.text.clip import ClipSpec, load_text_encoder
     from cgan_cli.text.features import align_ends, mix
 
@@ -251,7 +251,7 @@ def test_text_blends_align_token_ends_so_eot_blends_with_eot():
         assert not aligned.tokens[row, : -lengths[row]].any()
     frames = mix(keys, torch.tensor([[1.0, 0.0], [0.99, 0.01], [0.5, 0.5], [0.0, 1.0]]))
     last = keys.tokens.shape[1] - 1
-    assert eot_index(frames.mask).tolist() == [last] * 4  # no jump of the EOT position along the walk
+    assert eot_mask(frames.mask).long().argmax(1).tolist() == [last] * 4  # no jump of the EOT position along the walk
     torch.testing.assert_close(frames.tokens[2, last], (keys.tokens[0, lengths[0] - 1] + keys.tokens[1, -1]) / 2)
     assert torch.equal(frames.mask[0], aligned.mask[0]) and torch.equal(frames.mask[3], aligned.mask[1])
 

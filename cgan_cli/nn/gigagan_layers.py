@@ -27,15 +27,9 @@ def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * torch.rsqrt(x.square().mean(1, keepdim=True) + eps)
 
 
-def eot_index(mask: torch.Tensor) -> torch.Tensor:
-    """(N, L) bool → (N,) position of the EOT token: the last True in each row (CLIP's argmax of token ids)."""
-    length = mask.shape[1]
-    return length - 1 - mask.flip(1).long().argmax(1)
-
-
 def eot_mask(mask: torch.Tensor) -> torch.Tensor:
-    """(N, L) bool → (N, L) bool, True at each row's last True: `eot_index` as a mask, built without a
-    device-bound `arange`, so a traced graph runs on any device."""
+    """(N, L) bool → (N, L) bool, True at each row's last True: the EOT token (CLIP's argmax of token ids).
+    A mask rather than indices, built without a device-bound `arange`, so a traced graph runs on any device."""
     return mask & (mask.flip(1).long().cumsum(1).flip(1) == 1)
 
 
