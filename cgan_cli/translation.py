@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from cgan_cli.data import jpeg
 from cgan_cli.data.inputs import InputImage
-from cgan_cli.data.io import read_image, save_image, to_tensor
-from cgan_cli.data.paired import split_aligned
+from cgan_cli.data.io import image_to_uint8_tensor, normalise, read_image, save_image, uint8_tensor_to_image
 from cgan_cli.device import autocast, memory_format
 from cgan_cli.errors import CganError, ImageReadError
 from cgan_cli.families.base import Translator
@@ -82,25 +82,34 @@ class TranslationRun:
         aligned: bool = False,
         batch_size: int = 8,
         workers: int = 4,
+        gpu_decode: bool = False,
     ) -> None:
-        self.t, self.device = translator, device
+        self.t, self.device, self.gpu_decode = translator, device, gpu_decode and device.type == "cuda"
         self.size, self.aligned = size, aligned
         self.batch_size, self.workers = batch_size, max(1, workers)
+
+    def _read(self, path: Path) -> torch.Tensor:
+        """uint8 (C, H, W): JPEGs through torchvision (nvJPEG straight into GPU memory with gpu_decode),
+        anything else through Pillow."""
+        channels = 3 if self.t.in_channels == 3 else 1
+        where = self.device if self.gpu_decode and self.size is None else torch.device("cpu")
+        fast = jpeg.read_tensor(path, channels, where)
+        return fast if fast is not None else image_to_uint8_tensor(read_image(path, channels))
 
     def _decode(self, job: Job) -> Job:
         if job.error is not None:
             return job
         try:
-            img = read_image(job.item.path, 3 if self.t.in_channels == 3 else 1)
+            t = self._read(job.item.path)
             if self.aligned:
-                if img.width < 2:
-                    why = f"{img.width}×{img.height} is too narrow to hold A and B side by side"
-                    raise ImageReadError(job.item.path, why)
-                left, right = split_aligned(img)
-                img = left if self.t.aligned_half == "left" else right
-            if self.size is not None and img.size != self.size:
-                img = img.resize(self.size, Image.Resampling.BICUBIC)
-            job.tensor = to_tensor(img)
+                h, w = t.shape[-2:]
+                if w < 2:
+                    raise ImageReadError(job.item.path, f"{w}×{h} is too narrow to hold A and B side by side")
+                half = w // 2  # as split_aligned: an odd last column is dropped
+                t = t[..., :half] if self.t.aligned_half == "left" else t[..., half : 2 * half]
+            if self.size is not None and (t.shape[-1], t.shape[-2]) != self.size:
+                t = image_to_uint8_tensor(uint8_tensor_to_image(t).resize(self.size, Image.Resampling.BICUBIC))
+            job.tensor = normalise(t)
         except CganError as exc:
             job.error = str(exc)
         return job

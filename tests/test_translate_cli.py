@@ -123,6 +123,15 @@ def test_bad_ext_is_a_usage_error(checkpoint: Path, tmp_path: Path, ext: str) ->
     assert result.exit_code == 2 and result.stdout == "" and "--ext" in result.stderr
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only refusal")
+def test_gpu_decode_without_cuda_is_a_usage_error(checkpoint: Path, tmp_path: Path) -> None:
+    src = write(tmp_path / "a.jpg", noise(8, 8))
+    result = translate(checkpoint, str(src), "--gpu-decode", "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(error_lines(result)) == 1 and "--gpu-decode needs a CUDA --device" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
 # --- what is translated ---------------------------------------------------------------------------
 
 

@@ -92,6 +92,15 @@ def translate(
     ] = 8,
     workers: Annotated[int, typer.Option("--workers", help="Decode/encode threads.", min=1)] = default_workers(),
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
+    gpu_decode: Annotated[
+        bool | None,
+        typer.Option(
+            "--gpu-decode/--cpu-decode",
+            help="Decode JPEGs with nvJPEG into GPU memory, or with libjpeg-turbo on the CPU "
+            "(default: the GPU when --device is CUDA).",
+            show_default=False,
+        ),
+    ] = None,
     precision: Precision = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed for --dropout noise.")] = 0,
     as_json: Annotated[
@@ -108,6 +117,8 @@ def translate(
     cls = family_class(meta.get("family", "?"), checkpoint)
     set_precision(precision)
     dev = resolve_device(device)
+    if gpu_decode and dev.type != "cuda":
+        raise UsageError(f"--gpu-decode needs a CUDA --device (the device is {dev})")
     ckpt = load_checkpoint(checkpoint, groups=cls.inference_groups())
     options = TranslateOptions(dropout, image_stats, direction, None, parse_sets(sets or []), source)
     targets: list[str | None] = list(dict.fromkeys(to or [None]))
@@ -128,7 +139,13 @@ def translate(
         result
         for translator, folder in runs
         for result in TranslationRun(
-            translator, dev, size=target_size, aligned=aligned, batch_size=batch_size, workers=workers
+            translator,
+            dev,
+            size=target_size,
+            aligned=aligned,
+            batch_size=batch_size,
+            workers=workers,
+            gpu_decode=dev.type == "cuda" if gpu_decode is None else gpu_decode,
         ).run(plan_outputs(items, folder, ext), skip_existing)
     )
     for result in results:

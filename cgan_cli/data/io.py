@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cgan_cli.data import jpeg
 from cgan_cli.errors import ImageReadError, UsageError
 
 IMAGE_EXTENSIONS = frozenset(
@@ -66,6 +67,8 @@ def read_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
+                if jpeg.decodable(img, channels) and (fast := jpeg.decode(path, channels)) is not None:
+                    return uint8_tensor_to_image(fast)
                 img.seek(0)
                 img.load()
                 img = ImageOps.exif_transpose(img) or img
@@ -103,13 +106,28 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
-def to_tensor(img: Image.Image) -> torch.Tensor:
-    """PIL (H, W[, C]) uint8 → float tensor (C, H, W) in [-1, 1]."""
+def image_to_uint8_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL (H, W[, C]) uint8 → uint8 tensor (C, H, W)."""
     arr = np.asarray(img, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    t = torch.from_numpy(arr.copy()).permute(2, 0, 1).float()
-    return t.div_(127.5).sub_(1.0)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)
+
+
+def uint8_tensor_to_image(t: torch.Tensor) -> Image.Image:
+    """uint8 (C, H, W) with C 1 or 3 → PIL "L" or "RGB"."""
+    arr = t.permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(arr[:, :, 0], mode="L") if arr.shape[2] == 1 else Image.fromarray(arr, mode="RGB")
+
+
+def normalise(t: torch.Tensor) -> torch.Tensor:
+    """uint8 (…, C, H, W) → float in [-1, 1], on the tensor's device; the one formula every loader uses."""
+    return t.float().div_(127.5).sub_(1.0)
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL (H, W[, C]) uint8 → float tensor (C, H, W) in [-1, 1]."""
+    return normalise(image_to_uint8_tensor(img))
 
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:

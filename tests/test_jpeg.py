@@ -1,0 +1,150 @@
+"""torchvision's JPEG decoder (cgan_cli/data/jpeg.py): same pixels as Pillow, used where it is exact,
+Pillow (and its errors) everywhere else, and wired into read_image, translate and eval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers_images import noise, write
+from PIL import Image, ImageOps
+
+from cgan_cli.data import jpeg
+from cgan_cli.data.io import image_to_uint8_tensor, normalise_mode, read_image
+from cgan_cli.errors import ImageReadError
+
+pytestmark = pytest.mark.skipif(jpeg._torchvision_decoder() is None, reason="torchvision has no JPEG decoder")
+
+
+def pillow_only(path: Path, channels: int) -> np.ndarray:
+    """What read_image gave before the torchvision path: Pillow decode, EXIF transpose, mode conversion."""
+    with Image.open(path) as img:
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        return np.asarray(normalise_mode(img, channels))
+
+
+def photo(width: int = 72, height: int = 48) -> Image.Image:
+    """Smooth colour with texture, so chroma subsampling and the IDCT both matter."""
+    return noise(width // 8, height // 8, seed=3).resize((width, height), Image.Resampling.BICUBIC)
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[jpeg.EXIF_ORIENTATION] = orientation
+    return exif
+
+
+VARIANTS = {
+    "420": lambda: (photo(), {"quality": 90}),
+    "444": lambda: (photo(), {"quality": 90, "subsampling": 0}),
+    "progressive": lambda: (photo(), {"quality": 75, "progressive": True}),
+    "odd-size": lambda: (photo(71, 45), {"quality": 85}),
+    "grey": lambda: (photo().convert("L"), {"quality": 90}),
+    **{f"exif{o}": (lambda o=o: (photo(), {"quality": 90, "exif": _exif(o)})) for o in range(1, 9)},
+}
+
+
+@pytest.fixture
+def decode_calls(monkeypatch) -> list[int]:
+    """Counts decodes that torchvision actually did (not the ones that fell back)."""
+    calls: list[int] = []
+    real = jpeg.decode
+
+    def counting(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if out is not None:
+            calls.append(1)
+        return out
+
+    monkeypatch.setattr(jpeg, "decode", counting)
+    return calls
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("channels", [3, 1])
+def test_read_image_equals_pillow_and_uses_torchvision_where_exact(
+    tmp_path: Path, variant: str, channels: int, decode_calls: list[int]
+) -> None:
+    img, options = VARIANTS[variant]()
+    path = write(tmp_path / "x.jpg", img, **options)
+    expected = pillow_only(path, channels)
+    got = np.asarray(read_image(path, channels))
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+    colour_to_grey = channels == 1 and img.mode == "RGB"
+    assert len(decode_calls) == (0 if colour_to_grey else 1)  # colour → grey is Pillow's conversion
+
+
+def test_exif_orientation_really_rotates(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.jpg", photo(72, 48), quality=95, exif=_exif(6))
+    t = jpeg.decode(path, 3)
+    assert t is not None and tuple(t.shape) == (3, 72, 48)  # 90° turn: height and width swap
+
+
+def test_cmyk_goes_to_pillow(tmp_path: Path, decode_calls: list[int]) -> None:
+    path = write(tmp_path / "c.jpg", photo().convert("CMYK"), quality=90)
+    np.testing.assert_array_equal(np.asarray(read_image(path)), pillow_only(path, 3))
+    assert decode_calls == []
+    with Image.open(path) as img:
+        assert not jpeg.decodable(img, 3)
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.95])
+def test_truncated_jpeg_still_fails_with_pillows_message(tmp_path: Path, cut: float) -> None:
+    data = (write(tmp_path / "whole.jpg", photo(), quality=90)).read_bytes()
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: int(len(data) * cut)])
+    assert jpeg.decode(path, 3) is None
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(path)
+
+
+def test_png_named_jpg_is_read_by_pillow(tmp_path: Path, decode_calls: list[int]) -> None:
+    path = write(tmp_path / "p.png", photo())
+    disguised = tmp_path / "p.jpg"
+    disguised.write_bytes(path.read_bytes())
+    np.testing.assert_array_equal(np.asarray(read_image(disguised)), np.asarray(photo()))
+    assert decode_calls == []
+    assert jpeg.read_tensor(disguised, 3, torch.device("cpu")) is None
+
+
+def test_read_tensor_matches_read_image(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.jpg", photo(), quality=90, exif=_exif(3))
+    t = jpeg.read_tensor(path, 3, torch.device("cpu"))
+    assert t is not None and t.dtype == torch.uint8
+    assert torch.equal(t, image_to_uint8_tensor(read_image(path)))
+
+
+def test_translate_decodes_jpegs_with_torchvision_and_matches_pillow_path(tmp_path: Path, monkeypatch) -> None:
+    """The translate pipeline reads JPEGs through torchvision; its tensors equal the Pillow route's, aligned
+    halves included."""
+    from cgan_cli.translation import Job, TranslationRun
+
+    class Half:
+        in_channels, aligned_half = 3, "right"
+
+    path = write(tmp_path / "ab.jpg", photo(96, 40), quality=90)
+    run = TranslationRun(Half(), torch.device("cpu"), aligned=True)
+    calls: list[Path] = []
+    real = jpeg.read_tensor
+    monkeypatch.setattr(jpeg, "read_tensor", lambda p, c, d: calls.append(p) or real(p, c, d))
+    job = run._decode(Job(type("Item", (), {"path": path})(), tmp_path / "out.png"))
+    assert calls == [path] and job.error is None
+    right = np.asarray(read_image(path))[:, 48:96]
+    expected = torch.from_numpy(right.copy()).permute(2, 0, 1).float() / 127.5 - 1
+    assert torch.equal(job.tensor, expected)
+
+
+def test_eval_folder_features_use_torchvision(tmp_path: Path, decode_calls: list[int]) -> None:
+    """Folder sides of `cgan eval` decode through read_image, hence through torchvision, for JPEGs."""
+    from cgan_cli.evaluation import folder_side
+
+    for i in range(3):
+        write(tmp_path / f"{i}.jpg", noise(32, 32, seed=i), quality=90)
+    side = folder_side(tmp_path)
+    images = [load() for _, load in side.loaders]
+    assert len(decode_calls) == 3
+    assert all(np.array_equal(np.asarray(img), pillow_only(p, 3)) for img, p in zip(images, side.paths))
