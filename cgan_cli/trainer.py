@@ -27,6 +27,7 @@ from cgan_cli.config import to_dict
 from cgan_cli.console import animated, info, stderr_console
 from cgan_cli.data.io import atomic_write_bytes, save_image
 from cgan_cli.data.sampling import ResumableSampler
+from cgan_cli.data.transforms import DeviceCrop, crop_on_device
 from cgan_cli.device import to_device
 from cgan_cli.errors import CganError, ExitCode
 from cgan_cli.families.base import Family
@@ -189,6 +190,8 @@ class Trainer:
         cfg, family = self.cfg, self.family
         self.run_dir.mkdir(parents=True, exist_ok=True)
         dataset = family.dataset()
+        if isinstance(dataset, DeviceCrop):
+            dataset.defer_crop = True
         n = len(dataset)
         world = self.world
         sampler = ResumableSampler(n, cfg.seed, world.rank, world.size, cfg.batch_size)
@@ -275,7 +278,7 @@ class Trainer:
             sampler.epoch, sampler.start = self.pos.epoch, self.pos.index
             family.set_lr_factor(lr_factor(self.pos.epoch, cfg.epochs, cfg.epochs_decay))
             for batch in loader:
-                batch = {k: to_device(v, family.device) for k, v in batch.items()}
+                batch = crop_on_device(batch, family.device)
                 family.step = self.pos.step
                 losses = family.train_step(batch)
                 self.pos.step += 1

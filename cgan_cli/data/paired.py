@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from cgan_cli.data.inputs import list_images
 from cgan_cli.data.io import image_size, read_image, to_tensor
-from cgan_cli.data.transforms import Preprocess
+from cgan_cli.data.transforms import VIEW, DeviceCrop, Preprocess
 from cgan_cli.errors import DataError
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -121,7 +121,7 @@ def _mode(img: Image.Image, channels: int) -> Image.Image:
     return img if img.mode == want else img.convert(want)
 
 
-class PairedDataset(Dataset):
+class PairedDataset(DeviceCrop, Dataset):
     """Items are keyed by (index, augmentation seed) so the same key always gives the same tensors."""
 
     def __init__(self, pairs: list[Pair], direction: str, preprocess: Preprocess, in_channels: int, out_channels: int):
@@ -135,6 +135,9 @@ class PairedDataset(Dataset):
         index, seed = key
         src, dst = load_pair(self.pairs[index], self.direction, self.in_channels, self.out_channels)
         params = self.preprocess.draw(src.size, random.Random(seed))
+        if self.defer_crop and self.preprocess.uniform:
+            (src, view), (dst, _) = self.preprocess.deferred(src, params), self.preprocess.deferred(dst, params)
+            return {"input": src, "target": dst, "input" + VIEW: view, "target" + VIEW: view}
         return {
             "input": to_tensor(self.preprocess.apply(src, params)),
             "target": to_tensor(self.preprocess.apply(dst, params)),

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from cgan_cli.data.inputs import list_images
 from cgan_cli.data.io import read_image, to_tensor
-from cgan_cli.data.transforms import Preprocess
+from cgan_cli.data.transforms import VIEW, DeviceCrop, Preprocess
 from cgan_cli.errors import DataError
 
 
@@ -58,7 +58,7 @@ def load_domain_image(path: Path, channels: int, preprocess: Preprocess, rng: ra
     return to_tensor(preprocess.apply(img, params))
 
 
-class UnpairedDataset(Dataset):
+class UnpairedDataset(DeviceCrop, Dataset):
     """Keyed by (index, seed): the seed picks B and both augmentations, so a key always gives the same pair."""
 
     def __init__(self, domains: Domains, preprocess: Preprocess, a_channels: int, b_channels: int) -> None:
@@ -73,7 +73,13 @@ class UnpairedDataset(Dataset):
         rng = random.Random(seed)
         a_path = self.domains.a[index % len(self.domains.a)]
         b_path = self.domains.b[rng.randrange(len(self.domains.b))]
-        return {
-            "A": load_domain_image(a_path, self.a_channels, self.preprocess, rng),
-            "B": load_domain_image(b_path, self.b_channels, self.preprocess, rng),
-        }
+        if not (self.defer_crop and self.preprocess.uniform):
+            return {
+                "A": load_domain_image(a_path, self.a_channels, self.preprocess, rng),
+                "B": load_domain_image(b_path, self.b_channels, self.preprocess, rng),
+            }
+        item = {}
+        for key, path, channels in (("A", a_path, self.a_channels), ("B", b_path, self.b_channels)):
+            img = read_image(path, channels)  # the same draws, in the same order, as load_domain_image
+            item[key], item[key + VIEW] = self.preprocess.deferred(img, self.preprocess.draw(img.size, rng))
+        return item
