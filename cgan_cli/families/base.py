@@ -231,7 +231,9 @@ class Family(ABC):
         return self.nets[name]
 
     def runner(self, name: str) -> Callable[..., torch.Tensor]:
-        """The network to call in the hot loop: compiled when --compile (state dicts stay unprefixed)."""
+        """The network to call in the hot loop: compiled when --compile (state dicts stay unprefixed).
+        Gradient penalties (WGAN-GP, R1, MA-GP) differentiate D twice, which torch.compile's aot_autograd
+        cannot: they call the eager net (`self.nets[name]`), which shares the compiled one's weights."""
         net = self.nets[name]
         return torch.compile(net) if self.compile else net
 

@@ -128,7 +128,7 @@ class CycleGAN(Family):
         D = self.run[name]
         loss = 0.5 * (self.gan_loss(D(real), real=True) + self.gan_loss(D(fake.detach()), real=False))
         if self.gan_loss.uses_gradient_penalty:
-            loss = loss + gradient_penalty(D, real, fake, self.config.lambda_gp)
+            loss = loss + gradient_penalty(self.nets[name], real, fake, self.config.lambda_gp)  # eager: see runner
         return loss
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -171,9 +171,13 @@ class LatentGAN(Family):
         return {"z": z, "label": labels.long()}
 
     # --- training ---------------------------------------------------------------------------
-    def discriminate(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(real/fake logits, class logits or None) of D on DiffAugmented images."""
-        out = self.run_D(diff_augment(images, self.policy) if self.policy else images, labels)
+    def discriminate(
+        self, images: torch.Tensor, labels: torch.Tensor, eager: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(real/fake logits, class logits or None) of D on DiffAugmented images (`eager`: never the
+        compiled D, for R1's double backward)."""
+        D = self.D if eager else self.run_D
+        out = D(diff_augment(images, self.policy) if self.policy else images, labels)
         return out if isinstance(out, tuple) else (out, None)
 
     def class_loss(self, class_logits: torch.Tensor | None, labels: torch.Tensor) -> torch.Tensor | None:
@@ -194,7 +198,7 @@ class LatentGAN(Family):
         if cfg.r1:
             real = real.detach().requires_grad_(True)
         with autocast(self.device):
-            real_logits, real_cls = self.discriminate(real, labels)
+            real_logits, real_cls = self.discriminate(real, labels, eager=bool(cfg.r1))
             fake_logits, fake_cls = self.discriminate(fake.detach(), labels)
             loss_d_real = self.gan_loss(real_logits, real=True)
             loss_d_fake = self.gan_loss(fake_logits, real=False)
@@ -206,7 +210,7 @@ class LatentGAN(Family):
             losses["D_cls"] = (cls_real + cls_fake).detach()
         if self.gan_loss.uses_gradient_penalty:
             with autocast(self.device):
-                gp = gradient_penalty(lambda x: _adversarial(self.run_D(x, labels)), real, fake, cfg.lambda_gp)
+                gp = gradient_penalty(lambda x: _adversarial(self.D(x, labels)), real, fake, cfg.lambda_gp)
             loss_d = loss_d + gp
             losses["D_gp"] = gp.detach()
         if cfg.r1:

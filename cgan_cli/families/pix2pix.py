@@ -121,7 +121,7 @@ class Pix2Pix(Family):
         losses = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach()}
         if self.gan_loss.uses_gradient_penalty:
             with autocast(self.device):
-                gp = gradient_penalty(self.run_D, real_ab, fake_ab, self.config.lambda_gp)
+                gp = gradient_penalty(self.D, real_ab, fake_ab, self.config.lambda_gp)  # eager: see runner
             loss_d = loss_d + gp
             losses["D_gp"] = gp.detach()
         loss_d.backward()

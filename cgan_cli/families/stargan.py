@@ -190,7 +190,7 @@ class StarGAN(Family):
             with torch.no_grad():
                 x_fake = self.run_G(x_real, label_trg)
             d_fake = self.wgan(self.run_D(x_fake)[0], real=False)
-            gp = gradient_penalty(lambda x: self.run_D(x)[0], x_real, x_fake, cfg.lambda_gp)
+            gp = gradient_penalty(lambda x: self.D(x)[0], x_real, x_fake, cfg.lambda_gp)  # eager: see runner
         (d_real + d_fake + cfg.lambda_cls * d_cls + gp).backward()
         self.opt_D.step()
         losses = {"D_real": d_real.detach(), "D_fake": d_fake.detach(), "D_cls": d_cls.detach(), "D_gp": gp.detach()}
