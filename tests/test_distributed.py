@@ -171,3 +171,57 @@ def test_a_bad_torchrun_environment_is_a_usage_error(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("RANK", "5")
     with pytest.raises(UsageError, match="outside WORLD_SIZE"):
         World.detect()
+
+
+def _worker_pids(launcher: int) -> dict[int, int]:
+    """LOCAL_RANK → pid of torchrun's worker processes (Linux /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if parent == launcher:
+            ranks = [e.split(b"=", 1)[1] for e in env if e.startswith(b"LOCAL_RANK=")]
+            if ranks:
+                found[int(ranks[0])] = int(entry.name)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds worker processes through /proc")
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(demo_dir: Path, tmp_path: Path) -> None:
+    """Ctrl-C reaching only rank 1: both ranks stop after the same step, rank 0 saves that step, nothing hangs."""
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    argv = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
+            "-m", "cgan_cli", "train", "pix2pix", "--paired", str(demo_dir), "--out", str(run), "--net-g", "unet_32",
+            "--ngf", "8", "--ndf", "8", "--load-size", "36", "--crop-size", "32", "--steps", "100000",
+            "--log-every", "1", "--device", "cpu", "--workers", "0"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
+    launcher = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while not ((run / "log.jsonl").exists() and len((run / "log.jsonl").read_text().splitlines()) >= 3):
+            assert launcher.poll() is None and time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        workers = _worker_pids(launcher.pid)
+        assert sorted(workers) == [0, 1]
+        os.kill(workers[1], signal.SIGINT)
+        stdout, stderr = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    stopped = [line for line in stderr.splitlines() if "stopped at step" in line]
+    assert len(stopped) == 1 and "another rank's signal" in stopped[0], stderr[-2000:]  # rank 0 says it, once
+    step = int(stopped[0].split("stopped at step ")[1].split(";")[0])
+    ckpt = load_checkpoint(run / "latest.safetensors")
+    assert ckpt.step == step and ckpt.state["world_size"] == 2
+    assert (run / f"step-{step:07d}.safetensors").is_file()
+    assert not list(run.glob(".*.tmp"))  # no half-written file
+    assert stdout == ""  # interrupted: no path on stdout
