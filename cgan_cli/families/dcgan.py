@@ -198,8 +198,10 @@ class LatentGAN(Family):
         if cfg.r1:
             real = real.detach().requires_grad_(True)
         with autocast(self.device):
+            # R1 differentiates D twice: the whole D step runs eager then (a compiled D's batch-norm update
+            # would also bump the running statistics the eager graph saved)
             real_logits, real_cls = self.discriminate(real, labels, eager=bool(cfg.r1))
-            fake_logits, fake_cls = self.discriminate(fake.detach(), labels)
+            fake_logits, fake_cls = self.discriminate(fake.detach(), labels, eager=bool(cfg.r1))
             loss_d_real = self.gan_loss(real_logits, real=True)
             loss_d_fake = self.gan_loss(fake_logits, real=False)
         loss_d = loss_d_real + loss_d_fake
