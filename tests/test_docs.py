@@ -216,6 +216,13 @@ def test_train_page_has_a_subsection_per_family_with_its_own_options(pages):
     assert f"[default: {default_workers()}; x>=0]" not in text
 
 
+@pytest.mark.parametrize("command", ["translate", "eval", "sample", "text2img"])
+def test_thread_defaults_are_described_per_command(pages, command):
+    """Loader processes (train) and decode/encode threads (the rest) have different host-dependent defaults."""
+    text = plain(pages[f"cgan-{command}.1"])
+    assert "[default: min(16, CPU count); x>=1]" in text and "min(4, CPU count)" not in text
+
+
 def test_every_page_has_exit_statuses_examples_and_see_also(pages):
     for name, text in pages.items():
         statuses = section(text, "EXIT STATUS")

@@ -70,4 +70,11 @@ WORKERS_HELP = "Decode worker processes/threads (0: in the main process)."
 
 
 def default_workers() -> int:
+    """Training's DataLoader processes: each holds a copy of the dataset state, so a few."""
     return min(4, os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """Decode/encode threads of translate, sample, text2img and eval: Pillow and libjpeg release the GIL,
+    and on a GPU machine PNG encoding (10-25 ms per 256² image) bounds the throughput, so use the cores."""
+    return min(16, os.cpu_count() or 1)

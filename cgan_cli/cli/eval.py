@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from cgan_cli import __version__
-from cgan_cli.cli.common import DEVICE_HELP, default_workers, exits_cleanly
+from cgan_cli.cli.common import DEVICE_HELP, default_threads, exits_cleanly
 from cgan_cli.console import animated, error, out, stderr_console, warn
 from cgan_cli.device import resolve_device
 from cgan_cli.errors import CganError, ExitCode, UsageError
@@ -103,7 +103,7 @@ def evaluate(
     is_splits: Annotated[int, typer.Option("--is-splits", min=1, help="Inception Score splits.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed for KID subsets and IS shuffling.")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per Inception pass.")] = 50,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Decode threads.")] = default_workers(),
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Decode threads.")] = default_threads(),
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object with every metric and the settings.")

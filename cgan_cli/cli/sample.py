@@ -10,7 +10,7 @@ from typing import Annotated
 import torch
 import typer
 
-from cgan_cli.cli.common import DEVICE_HELP, Ext, NoEma, Truncation, default_workers, exits_cleanly, output_ext
+from cgan_cli.cli.common import DEVICE_HELP, Ext, NoEma, Truncation, default_threads, exits_cleanly, output_ext
 from cgan_cli.console import info, out
 from cgan_cli.data.grid import grid
 from cgan_cli.data.io import save_image, write_format
@@ -42,7 +42,7 @@ def sample(
     no_ema: NoEma = False,
     ext: Ext = "png",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per forward pass.", min=1)] = 64,
-    workers: Annotated[int, typer.Option("--workers", help="Encode threads.", min=1)] = default_workers(),
+    workers: Annotated[int, typer.Option("--workers", help="Encode threads.", min=1)] = default_threads(),
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per image (path, seed, class) instead of a path.")

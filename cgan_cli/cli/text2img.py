@@ -10,7 +10,7 @@ from typing import Annotated
 import torch
 import typer
 
-from cgan_cli.cli.common import DEVICE_HELP, Ext, NoEma, Truncation, default_workers, exits_cleanly, output_ext
+from cgan_cli.cli.common import DEVICE_HELP, Ext, NoEma, Truncation, default_threads, exits_cleanly, output_ext
 from cgan_cli.cli.sample import GRID_LIMIT
 from cgan_cli.console import info, out
 from cgan_cli.data.grid import grid
@@ -46,7 +46,7 @@ def text2img(
     no_ema: NoEma = False,
     ext: Ext = "png",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", help="Images per forward pass.", min=1)] = 32,
-    workers: Annotated[int, typer.Option("--workers", help="Encode threads.", min=1)] = default_workers(),
+    workers: Annotated[int, typer.Option("--workers", help="Encode threads.", min=1)] = default_threads(),
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per image (path, prompt, seed) instead of a path.")

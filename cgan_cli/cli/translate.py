@@ -12,7 +12,7 @@ import torch
 import typer
 
 from cgan_cli.checkpoint import load_checkpoint, read_metadata
-from cgan_cli.cli.common import DEVICE_HELP, Precision, default_workers, exits_cleanly, output_ext
+from cgan_cli.cli.common import DEVICE_HELP, Precision, default_threads, exits_cleanly, output_ext
 from cgan_cli.console import error, info, out
 from cgan_cli.data.inputs import expand_inputs
 from cgan_cli.device import resolve_device, set_precision
@@ -90,7 +90,7 @@ def translate(
         int,
         typer.Option("--batch-size", "-b", help="Images per forward pass (same-size images batch together).", min=1),
     ] = 8,
-    workers: Annotated[int, typer.Option("--workers", help="Decode/encode threads.", min=1)] = default_workers(),
+    workers: Annotated[int, typer.Option("--workers", help="Decode/encode threads.", min=1)] = default_threads(),
     device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
     gpu_decode: Annotated[
         bool | None,

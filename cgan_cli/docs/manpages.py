@@ -207,10 +207,14 @@ ENVIRONMENT = [
 
 
 def _host_defaults() -> dict[str, tuple[Callable[[], Any], str]]:
-    """Parameter name -> (the function behind its host-dependent default, how the pages describe it)."""
-    from cgan_cli.cli.common import default_workers
+    """Parameter name, or "command.name" where commands differ -> (the function behind its host-dependent
+    default, how the pages describe it)."""
+    from cgan_cli.cli.common import default_threads, default_workers
 
-    return {"workers": (default_workers, "min(4, CPU count)")}
+    return {
+        "train.workers": (default_workers, "min(4, CPU count)"),
+        "workers": (default_threads, "min(16, CPU count)"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- roff text
@@ -408,7 +412,10 @@ def extras(param: Any, ctx: Any) -> list[str]:
     if not (tail.startswith("[") and tail.endswith("]")):
         return []
     items = tail[1:-1].split("; ")
-    host = _host_defaults().get(param.name)
+    defaults = _host_defaults()
+    words = ctx.command_path.split()  # "cgan train pix2pix": the subcommand is the second word
+    command = words[1] if len(words) > 1 else ""
+    host = defaults.get(f"{command}.{param.name}", defaults.get(param.name))
     if host is not None and param.default == host[0]():
         items = [f"default: {host[1]}" if item.startswith("default: ") else item for item in items]
     return items
