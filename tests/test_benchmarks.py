@@ -23,6 +23,12 @@ BENCHMARKS = ROOT / "benchmarks"
 
 
 def run_quick(script: str, *extra: str) -> dict:
+    rows = run_quick_rows(script, *extra)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def run_quick_rows(script: str, *extra: str) -> list[dict]:
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--quick", "--json", "--device", "cpu", "--threads", "2", *extra],
         cwd=ROOT,
@@ -31,12 +37,10 @@ def run_quick(script: str, *extra: str) -> dict:
         timeout=180,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert len(lines) == 1, proc.stdout
-    return json.loads(lines[0])
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
-@pytest.mark.parametrize("script", ["train_step.py", "translate.py", "eval.py"])
+@pytest.mark.parametrize("script", ["train_step.py", "translate.py", "eval.py", "forward.py", "decode.py"])
 def test_help(script: str) -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
@@ -93,3 +97,18 @@ def test_eval_quick_fid_equals_pytorch_fid(tmp_path: Path) -> None:
     assert r["ratio"] > 0 and r["cgan_img_s"] > 0 and r["pytorch_fid_img_s"] > 0
     assert r["fid_pytorch_fid"] > 1 and r["fid_runs_agree"] is True
     assert r["fid_rel_diff"] < 1e-4
+
+
+def test_forward_quick_variants_agree_with_eager() -> None:
+    rows = run_quick_rows("forward.py")
+    assert {(r["batch_size"], r["variant"]) for r in rows} == {
+        (b, v) for b in (1, 4) for v in ("eager", "channels_last", "optimize_for_inference")
+    }
+    assert all(r["img_s"] > 0 and r["max_abs_diff"] <= 1e-3 for r in rows)
+    assert all(r["ratio"] == 1.0 for r in rows if r["variant"] == "eager")
+
+
+def test_decode_quick_torchvision_matches_pillow() -> None:
+    rows = {r["decoder"]: r for r in run_quick_rows("decode.py")}
+    assert set(rows) == {"pillow", "torchvision"}
+    assert rows["torchvision"]["max_abs_diff"] == 0 and rows["torchvision"]["ratio"] > 0

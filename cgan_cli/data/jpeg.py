@@ -65,7 +65,7 @@ def decode(path: Path, channels: int, device: torch.device | None = None) -> tor
         if channels == 1:
             return None  # colour → grey is Pillow's conversion, not libjpeg's
         t = t.expand(3, -1, -1)  # grey → RGB repeats the channel, as Pillow does
-    return t.contiguous()
+    return t  # a (C, H, W) view of HWC memory: callers convert or stack it, a copy here would be wasted
 
 
 def read_tensor(path: Path, channels: int, device: torch.device) -> torch.Tensor | None:
