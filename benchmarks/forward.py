@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -69,7 +70,8 @@ def build(name: str, net: torch.nn.Module, x: torch.Tensor, dev: torch.device) -
         compiled = torch.compile(net)
         return lambda: compiled(x)
     if name == "optimize_for_inference":
-        with torch.inference_mode(False), torch.no_grad():
+        with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated; measured while it exists
             frozen = torch.jit.optimize_for_inference(torch.jit.trace(net, x.clone()))
         return lambda: frozen(x)
     if name == "cgan":
