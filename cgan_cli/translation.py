@@ -38,7 +38,7 @@ class Result:
 class Job:
     item: InputImage
     output: Path
-    tensor: torch.Tensor | None = None  # (C, H, W) in [-1, 1], unpadded
+    tensor: torch.Tensor | None = None  # input: uint8 (C, H, W), unpadded; after translated(): float in [-1, 1]
     error: str | None = None
 
 
@@ -94,7 +94,9 @@ class TranslationRun:
         channels = 3 if self.t.in_channels == 3 else 1
         where = self.device if self.gpu_decode and self.size is None else torch.device("cpu")
         fast = jpeg.read_tensor(path, channels, where)
-        return fast if fast is not None else image_to_uint8_tensor(read_image(path, channels))
+        if fast is not None:
+            return fast
+        return image_to_uint8_tensor(read_image(path, channels)).to(where)  # one device per batch
 
     def _decode(self, job: Job) -> Job:
         if job.error is not None:
@@ -109,7 +111,7 @@ class TranslationRun:
                 t = t[..., :half] if self.t.aligned_half == "left" else t[..., half : 2 * half]
             if self.size is not None and (t.shape[-1], t.shape[-2]) != self.size:
                 t = image_to_uint8_tensor(uint8_tensor_to_image(t).resize(self.size, Image.Resampling.BICUBIC))
-            job.tensor = normalise(t)
+            job.tensor = t  # uint8 until its batch runs: a quarter of float32's memory while queued
         except CganError as exc:
             job.error = str(exc)
         return job
@@ -117,7 +119,8 @@ class TranslationRun:
     @torch.inference_mode()
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         h, w = batch.shape[-2:]
-        x = pad_to_multiple(batch.to(self.device, non_blocking=True), self.t.multiple, self.t.min_side)
+        x = normalise(batch.to(self.device, non_blocking=True))
+        x = pad_to_multiple(x, self.t.multiple, self.t.min_side)
         x = x.contiguous(memory_format=memory_format(self.device))
         with autocast(self.device):
             y = self.t.net(x)
@@ -126,7 +129,7 @@ class TranslationRun:
     def translated(self, jobs: Iterable[Job]) -> Iterator[Job]:
         """Each job back in order, with `.tensor` now the output (C, H, W) in [-1, 1], or `.error` set.
         Consecutive same-size inputs share a forward pass; memory stays bounded for any number of jobs."""
-        ahead = 2 * self.workers * self.batch_size
+        ahead = self.batch_size + 2 * self.workers  # bounded memory: a batch queued, every thread busy
         ready: collections.deque[Job] = collections.deque()
         batch: list[Job] = []
 
@@ -159,7 +162,7 @@ class TranslationRun:
         for job in jobs:
             if job.error is None and skip_existing and job.output.exists():
                 job.error = "skip"
-        ahead = 2 * self.workers * self.batch_size
+        ahead = self.batch_size + 2 * self.workers  # bounded memory: a batch queued, every thread busy
         with cf.ThreadPoolExecutor(self.workers) as encoders:
             pending: collections.deque[tuple[Job, cf.Future | None]] = collections.deque()
             for job in self.translated(jobs):

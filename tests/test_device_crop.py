@@ -90,8 +90,10 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 def test_trainer_crops_on_the_device_and_trains_exactly_as_the_cpu_path(
     family: str, demo_dir: Path, unpaired_dir: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    cfg = tiny_config(demo_dir, steps=3, batch_size=2) if family == "pix2pix" else tiny_cyclegan_config(
-        unpaired_dir, steps=3, batch_size=2
+    cfg = (
+        tiny_config(demo_dir, steps=3, batch_size=2)
+        if family == "pix2pix"
+        else tiny_cyclegan_config(unpaired_dir, steps=3, batch_size=2)
     )
     calls: list[int] = []
     real = transforms.crop_flip

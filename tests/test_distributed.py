@@ -204,7 +204,8 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(demo_dir: Path, 
             "--ngf", "8", "--ndf", "8", "--load-size", "36", "--crop-size", "32", "--steps", "100000",
             "--log-every", "1", "--device", "cpu", "--workers", "0"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
-    launcher = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    launcher = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 240
         while not ((run / "log.jsonl").exists() and len((run / "log.jsonl").read_text().splitlines()) >= 3):
@@ -215,8 +216,9 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(demo_dir: Path, 
         os.kill(workers[1], signal.SIGINT)
         stdout, stderr = launcher.communicate(timeout=120)
     finally:
-        if launcher.poll() is None:
-            launcher.kill()
+        if launcher.poll() is None:  # a failure above: take the ranks down with the launcher
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait()
     stopped = [line for line in stderr.splitlines() if "stopped at step" in line]
     assert len(stopped) == 1 and "another rank's signal" in stopped[0], stderr[-2000:]  # rank 0 says it, once
     step = int(stopped[0].split("stopped at step ")[1].split(";")[0])

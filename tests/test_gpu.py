@@ -15,7 +15,7 @@ from PIL import Image
 from torch.utils.data import default_collate
 
 from cgan_cli.data import jpeg
-from cgan_cli.data.io import read_image
+from cgan_cli.data.io import normalise, read_image
 from cgan_cli.data.transforms import crop_on_device
 from cgan_cli.families import create
 from cgan_cli.trainer import Trainer
@@ -53,3 +53,8 @@ def test_nvjpeg_decode_is_close_to_libjpeg(tmp_path: Path) -> None:
     assert t is not None and t.is_cuda and t.shape == (3, 64, 96)
     cpu = np.asarray(read_image(path)).astype(int)
     assert np.abs(t.permute(1, 2, 0).cpu().numpy().astype(int) - cpu).max() <= 3
+
+
+def test_normalise_on_cuda_equals_the_cpu_bit_for_bit() -> None:
+    levels = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16)
+    assert torch.equal(normalise(levels.cuda()).cpu(), normalise(levels))

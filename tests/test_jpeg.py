@@ -134,8 +134,46 @@ def test_translate_decodes_jpegs_with_torchvision_and_matches_pillow_path(tmp_pa
     job = run._decode(Job(type("Item", (), {"path": path})(), tmp_path / "out.png"))
     assert calls == [path] and job.error is None
     right = np.asarray(read_image(path))[:, 48:96]
-    expected = torch.from_numpy(right.copy()).permute(2, 0, 1).float() / 127.5 - 1
-    assert torch.equal(job.tensor, expected)
+    assert torch.equal(job.tensor, torch.from_numpy(right.copy()).permute(2, 0, 1))  # uint8 until its batch runs
+
+
+def test_translate_fallback_decodes_land_on_the_decode_device(tmp_path: Path, monkeypatch) -> None:
+    """With GPU decoding, files torchvision does not take (PNG, CMYK, …) must reach the same device as the
+    nvJPEG ones, or a batch would mix devices; "meta" stands in for CUDA here."""
+    from cgan_cli.translation import TranslationRun
+
+    class Net:
+        in_channels, aligned_half = 3, "left"
+
+    path = write(tmp_path / "x.png", photo())
+    run = TranslationRun(Net(), torch.device("meta"))
+    run.gpu_decode = True
+    monkeypatch.setattr(jpeg, "read_tensor", lambda p, c, d: None)
+    assert run._read(path).device.type == "meta"
+
+
+XMP_ORIENTATION_6 = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+def test_xmp_only_orientation_goes_to_pillow(tmp_path: Path, decode_calls: list[int]) -> None:
+    path = write(tmp_path / "x.jpg", photo(72, 48), quality=90, xmp=XMP_ORIENTATION_6)
+    with Image.open(path) as img:
+        assert jpeg.orientation(img) == 6 and "exif" not in img.info  # Pillow sees the XMP orientation
+    got = np.asarray(read_image(path))
+    assert got.shape == (72, 48, 3)  # rotated, as Pillow does
+    np.testing.assert_array_equal(got, pillow_only(path, 3))
+    assert decode_calls == [] and jpeg.read_tensor(path, 3, torch.device("cpu")) is None
+
+
+def test_decompression_bomb_limit_still_applies(tmp_path: Path, monkeypatch) -> None:
+    path = write(tmp_path / "big.jpg", photo(90, 60), quality=90)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 4000)  # 5400 pixels: over, but under Pillow's 2× error
+    assert jpeg.read_tensor(path, 3, torch.device("cpu")) is None
+    with pytest.raises(ImageReadError, match="too large"):
+        read_image(path)
 
 
 def test_eval_folder_features_use_torchvision(tmp_path: Path, decode_calls: list[int]) -> None:

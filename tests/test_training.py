@@ -98,12 +98,17 @@ def test_sigint_finishes_the_step_saves_and_exits_130(demo_dir, tmp_path, monkey
         return original(self, batch)
 
     monkeypatch.setattr(Pix2Pix, "train_step", step)
-    run = tmp_path / "run"
-    result = train_cli(demo_dir, run, "--steps", "50")
-    assert result.exit_code == 130, result.output
-    assert load_checkpoint(run / "latest.safetensors", groups=()).step == 3
-    assert "--resume" in result.stderr
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    # start from Python's own handler: a shell's background job inherits SIGINT ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        run = tmp_path / "run"
+        result = train_cli(demo_dir, run, "--steps", "50")
+        assert result.exit_code == 130, result.output
+        assert load_checkpoint(run / "latest.safetensors", groups=()).step == 3
+        assert "--resume" in result.stderr
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(demo_dir, tmp_path, monkeypatch):

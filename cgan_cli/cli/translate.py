@@ -97,7 +97,7 @@ def translate(
         typer.Option(
             "--gpu-decode/--cpu-decode",
             help="Decode JPEGs with nvJPEG into GPU memory, or with libjpeg-turbo on the CPU "
-            "(default: the GPU when --device is CUDA).",
+            "(default: the GPU when --device is CUDA; --size decodes on the CPU, where the resize runs).",
             show_default=False,
         ),
     ] = None,

@@ -7,7 +7,7 @@ for every plain RGB or grey JPEG. What it would decode differently goes to Pillo
 colour JPEGs asked for as grey (libjpeg's Y channel is not Pillow's RGB→L conversion).
 
 nvJPEG decodes straight into GPU memory for `cgan translate` on CUDA. Its IDCT is not libjpeg's, so a
-few pixels may differ by a level from the CPU decode; EXIF-rotated files decode on the CPU (torchvision
+few pixels may differ by a few levels from the CPU decode; EXIF-rotated files decode on the CPU (torchvision
 applies orientation there only). torchvision 0.29 deprecates its image codecs in favour of TorchCodec;
 when they are gone, every JPEG simply goes to Pillow.
 """
@@ -32,12 +32,24 @@ def _torchvision_decoder() -> Callable | None:
         from torchvision.io import ImageReadMode, decode_jpeg
     except (ImportError, RuntimeError, OSError):
         return None
+    # once, for the process: catch_warnings() per call would race between decode threads
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchvision\.io")
     return functools.partial(decode_jpeg, mode=ImageReadMode.UNCHANGED)
 
 
+def orientation(img: Image.Image) -> int:
+    return img.getexif().get(EXIF_ORIENTATION, 1)
+
+
 def decodable(img: Image.Image, channels: int) -> bool:
-    """Whether torchvision decodes this opened (header-only) image to exactly what `read_image` makes."""
+    """Whether torchvision decodes this opened (header-only) image to exactly what `read_image` makes:
+    a plain RGB or grey JPEG within Pillow's decompression-bomb limit, whose orientation (if any) is in
+    its EXIF block (Pillow also honours an XMP-only orientation, which libjpeg's reader does not see)."""
     if img.format != "JPEG" or _torchvision_decoder() is None:
+        return False
+    if Image.MAX_IMAGE_PIXELS and img.width * img.height > Image.MAX_IMAGE_PIXELS:
+        return False  # Pillow's path refuses it with its one-line "too large" error
+    if orientation(img) != 1 and "exif" not in img.info:
         return False
     return img.mode == "L" or (img.mode == "RGB" and channels == 3)
 
@@ -51,12 +63,10 @@ def decode(path: Path, channels: int, device: torch.device | None = None) -> tor
     device = device or torch.device("cpu")
     try:
         data = torch.from_numpy(np.fromfile(path, dtype=np.uint8))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            if device.type == "cuda":
-                t = decoder(data, device=device)
-            else:
-                t = decoder(data, apply_exif_orientation=True)
+        if device.type == "cuda":
+            t = decoder(data, device=device)
+        else:
+            t = decoder(data, apply_exif_orientation=True)
     except (RuntimeError, ValueError, OSError):
         return None
     if t.dim() != 3 or t.shape[0] not in (1, 3):
@@ -72,10 +82,12 @@ def read_tensor(path: Path, channels: int, device: torch.device) -> torch.Tensor
     """The translate fast path: nvJPEG on CUDA for upright plain JPEGs, torchvision's CPU decoder
     otherwise; None means "use read_image" (not a JPEG, CMYK, corrupt, …)."""
     try:
-        with Image.open(path) as img:
-            if not decodable(img, channels):
-                return None
-            upright = img.getexif().get(EXIF_ORIENTATION, 1) == 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # as read_image: an error, not a print
+            with Image.open(path) as img:
+                if not decodable(img, channels):
+                    return None
+                upright = orientation(img) == 1
     except Exception:  # noqa: BLE001 - any header problem: Pillow's full read reports it properly
         return None
     on_gpu = device.type == "cuda" and upright

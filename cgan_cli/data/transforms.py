@@ -86,7 +86,8 @@ class Preprocess:
 
 class DeviceCrop:
     """A dataset that can leave crop, flip and the float conversion to the training device: with
-    `defer_crop` set (the trainer sets it when `Preprocess.uniform`), items carry the resized uint8 image
+    `defer_crop` set (the trainer always sets it; it takes effect when `Preprocess.uniform`, i.e. every
+    image has one size before the crop), items carry the resized uint8 image
     under `key` and its view under `key.view`; `crop_on_device` finishes the batch. Pinned-memory copies
     are then 4× smaller (uint8, not float32) and the loader workers only decode and resize."""
 

@@ -79,7 +79,7 @@ class UnpairedDataset(DeviceCrop, Dataset):
                 "B": load_domain_image(b_path, self.b_channels, self.preprocess, rng),
             }
         item = {}
-        for key, path, channels in (("A", a_path, self.a_channels), ("B", b_path, self.b_channels)):
+        for domain, path, channels in (("A", a_path, self.a_channels), ("B", b_path, self.b_channels)):
             img = read_image(path, channels)  # the same draws, in the same order, as load_domain_image
-            item[key], item[key + VIEW] = self.preprocess.deferred(img, self.preprocess.draw(img.size, rng))
+            item[domain], item[domain + VIEW] = self.preprocess.deferred(img, self.preprocess.draw(img.size, rng))
         return item
