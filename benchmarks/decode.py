@@ -1,5 +1,7 @@
-"""JPEG decode images/s: Pillow (the reference's decoder) vs torchvision's libjpeg-turbo (what `cgan` uses on
-the CPU) and, on CUDA, nvJPEG (what `cgan translate` uses there), on the same files, one thread.
+"""JPEG file → uint8 tensor, images/s: `read_image` (Pillow, the reference's decoder; what training and eval
+use) vs `cgan translate`'s `jpeg.read_tensor` with torchvision's libjpeg-turbo on the CPU and, on CUDA,
+with nvJPEG, on the same files, one thread. Both sides include everything they do per file (header
+checks, EXIF, the copy into a tensor).
 
 Ratio = decoder img/s ÷ Pillow img/s. Each decoder's pixels are compared with Pillow's: torchvision's CPU
 decoder must match exactly (the script exits 1 otherwise); nvJPEG's largest difference is reported.
@@ -26,6 +28,7 @@ from common import add_common_options, setup
 from PIL import Image
 
 from cgan_cli.data import jpeg
+from cgan_cli.data.io import image_to_uint8_tensor, read_image
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,20 +53,20 @@ def photo(rng: np.random.Generator, side: int) -> Image.Image:
 
 
 def pillow(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
+    return np.asarray(read_image(path))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     dev = setup(args)
     summary = sys.stderr if args.json else sys.stdout
+    cpu = torch.device("cpu")
     decoders = {
-        "pillow": pillow,
-        "torchvision": lambda p: jpeg.decode(p, 3).permute(1, 2, 0).numpy(),
+        "pillow": lambda p: image_to_uint8_tensor(read_image(p)).permute(1, 2, 0).numpy(),
+        "torchvision": lambda p: jpeg.read_tensor(p, 3, cpu).permute(1, 2, 0).numpy(),
     }
     if dev.type == "cuda":
-        decoders["nvjpeg"] = lambda p: jpeg.decode(p, 3, dev)
+        decoders["nvjpeg"] = lambda p: jpeg.read_tensor(p, 3, dev)
     print(f"{'size':>6} {'decoder':>12} {'img/s':>9} {'vs pillow':>10} {'max |diff|':>11}", file=summary)
     with tempfile.TemporaryDirectory(prefix="cgan-bench-decode-") as tmp:
         for side in [int(s) for s in args.size.split(",")]:

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from cgan_cli.data import jpeg
 from cgan_cli.errors import ImageReadError, UsageError
 
 IMAGE_EXTENSIONS = frozenset(
@@ -67,8 +66,6 @@ def read_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                if jpeg.decodable(img, channels) and (fast := jpeg.decode(path, channels)) is not None:
-                    return uint8_tensor_to_image(fast)
                 img.seek(0)
                 img.load()
                 img = ImageOps.exif_transpose(img) or img

@@ -1,17 +1,18 @@
-"""JPEG decoding through torchvision: libjpeg-turbo on the CPU, nvJPEG on CUDA.
+"""JPEG decoding through torchvision for `cgan translate`: libjpeg-turbo on the CPU, nvJPEG on CUDA.
 
-On the CPU torchvision's decoder gives the same pixels as Pillow's (both are libjpeg-turbo with the
-default integer IDCT and fancy upsampling; tests compare them on 4:2:0, 4:4:4, progressive, grey and
-all eight EXIF orientations) and was 1.4–1.6× faster on this project's VM, so `read_image` takes it
-for every plain RGB or grey JPEG. What it would decode differently goes to Pillow: CMYK files, and
-colour JPEGs asked for as grey (libjpeg's Y channel is not Pillow's RGB→L conversion).
+nvJPEG decodes straight into GPU memory, which is the point: the CPU does not decode at all. Its IDCT
+is not libjpeg's, so some pixels may differ by a few levels from the CPU decode. EXIF-rotated files
+decode on the CPU (torchvision applies orientation only there).
 
-nvJPEG decodes straight into GPU memory for `cgan translate` on CUDA. Its IDCT is not libjpeg's, so a
-few pixels may differ by a few levels from the CPU decode; EXIF-rotated files decode on the CPU (torchvision
-applies orientation there only). torchvision 0.29 deprecates its image codecs in favour of TorchCodec;
-when they are gone, every JPEG simply goes to Pillow.
+On the CPU the same code runs with torchvision's libjpeg-turbo, which gives Pillow's pixels exactly
+(both use the default integer IDCT and fancy upsampling; tests compare 4:2:0, 4:4:4, progressive, grey
+and all eight EXIF orientations). Including the header check it is only 1.05-1.1× faster than Pillow
+to a tensor (benchmarks/decode.py), so `read_image` (training, eval) stays with Pillow. What torchvision
+would decode differently goes to Pillow: CMYK files, colour JPEGs asked for as grey (libjpeg's Y channel
+is not Pillow's RGB→L), XMP-only orientation, and images over Pillow's decompression-bomb limit.
+torchvision 0.29 deprecates its image codecs in favour of TorchCodec; once they are gone, every JPEG
+goes to Pillow.
 """
-
 from __future__ import annotations
 
 import functools
