@@ -7,7 +7,8 @@ what `cgan translate CKPT IN --out OUT` does after loading the checkpoint, in th
 `expand_inputs` → `plan_outputs` → `TranslationRun(...).run(jobs)` (parallel JPEG decode, batched
 forward, parallel PNG encode with atomic, fsynced writes), consumed to the last result. The model-only
 pass runs the same generator, the same way `TranslationRun._forward` does (inference_mode, bf16
-autocast and channels_last on CUDA), on pre-made tensors already on the device, in the same batches.
+autocast on CUDA, channels_last where `cgan translate` picks it), on pre-made tensors already on the
+device, in the same batches.
 
 Ratio = end-to-end img/s / model-only img/s: 1.0 means the pipeline keeps the model fully busy (I/O is
 hidden); 0.5 means half the wall time goes to decoding, encoding, writing and copies that do not
@@ -34,6 +35,7 @@ PNG encode+write of the outputs (`save_image`, with its fsync) and PNG encode to
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import math
@@ -54,7 +56,7 @@ from cgan_cli.checkpoint import load_checkpoint, read_metadata
 from cgan_cli.cli.common import default_threads
 from cgan_cli.data.inputs import expand_inputs
 from cgan_cli.data.io import read_image, save_image, tensor_to_image, to_tensor
-from cgan_cli.device import autocast, memory_format, uses_bf16
+from cgan_cli.device import autocast, uses_bf16
 from cgan_cli.families import TranslateOptions, create, family_class
 from cgan_cli.families.pix2pix import Pix2PixConfig
 from cgan_cli.nn.unet import UNET_SIZES
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         cls = family_class(meta.get("family", "?"), ckpt_path)
         ckpt = load_checkpoint(ckpt_path, groups=cls.inference_groups())
         translator = cls.translator(ckpt, dev, TranslateOptions())
+        reference_net = copy.deepcopy(translator.net)  # the reference's layout: contiguous, whatever ours picks
+        fmt = TranslationRun(translator, dev).memory_format  # also puts the net in that layout, as translate does
         torch.manual_seed(0)
         setup_s = time.perf_counter() - t0
 
@@ -161,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             b: pad_to_multiple(
                 (torch.rand(b, translator.in_channels, args.size, args.size, generator=gen) * 2 - 1).to(dev),
                 translator.multiple,
-            ).contiguous(memory_format=memory_format(dev))
+            ).contiguous(memory_format=fmt)
             for b in set(sizes)
         }
 
@@ -199,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             for p in paths:
                 x = to_reference_tensor(Image.open(p).convert("RGB")).unsqueeze(0).to(dev)
-                y = translator.net(x)
+                y = reference_net(x)
                 arr = (np.transpose(y[0].cpu().float().numpy(), (1, 2, 0)) + 1) / 2.0 * 255.0  # util.tensor2im
                 Image.fromarray(arr.astype(np.uint8)).save(out_dir / (p.stem + ".png"))  # util.save_image
             sync()
@@ -267,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers,
         "repeats": args.repeats,
         "stat": args.stat,
-        "model_path": "bf16 autocast + channels_last" if cuda else "fp32 eager",
+        "model_path": ("bf16 autocast" if uses_bf16(dev) else "fp32") + f", {str(fmt).split('.')[-1]}",
         "end_to_end_img_s": round(e2e, 4),
         "model_only_img_s": round(model, 4),
         "ratio": round(e2e / model, 4),

@@ -62,6 +62,13 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
+def inference_memory_format(device: torch.device, net: object) -> torch.memory_format:
+    """channels_last on CUDA; on the CPU only for networks that declare it pays (`channels_last_on_cpu`)."""
+    if device.type == "cuda" or getattr(net, "channels_last_on_cpu", False):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     if x.dim() == 4:
         return x.to(device, non_blocking=True, memory_format=memory_format(device))

@@ -20,7 +20,7 @@ from PIL import Image
 from cgan_cli.data import jpeg
 from cgan_cli.data.inputs import InputImage
 from cgan_cli.data.io import image_to_uint8_tensor, normalise, read_image, save_image, uint8_tensor_to_image
-from cgan_cli.device import autocast, memory_format
+from cgan_cli.device import autocast, inference_memory_format
 from cgan_cli.errors import CganError, ImageReadError
 from cgan_cli.families.base import Translator
 from cgan_cli.parallel import ordered_map
@@ -85,6 +85,9 @@ class TranslationRun:
         gpu_decode: bool = False,
     ) -> None:
         self.t, self.device, self.gpu_decode = translator, device, gpu_decode and device.type == "cuda"
+        self.memory_format = inference_memory_format(device, translator.net)
+        if isinstance(translator.net, torch.nn.Module):  # weights in the inputs' layout, or every conv converts
+            translator.net.to(memory_format=self.memory_format)
         self.size, self.aligned = size, aligned
         self.batch_size, self.workers = batch_size, max(1, workers)
 
@@ -121,7 +124,7 @@ class TranslationRun:
         h, w = batch.shape[-2:]
         x = normalise(batch.to(self.device, non_blocking=True))
         x = pad_to_multiple(x, self.t.multiple, self.t.min_side)
-        x = x.contiguous(memory_format=memory_format(self.device))
+        x = x.contiguous(memory_format=self.memory_format)
         with autocast(self.device):
             y = self.t.net(x)
         return y[..., :h, :w].float().cpu()

@@ -417,3 +417,33 @@ def test_the_fixture_checkpoint_itself_is_fine(checkpoint: Path, tmp_path: Path)
     src = write(tmp_path / "a.png", noise(8, 8))
     result = translate(checkpoint, str(src), "--out", str(tmp_path / "o"))
     assert result.exit_code == 0 and lines(result.stdout) == [str(tmp_path / "o" / "a.png")]
+
+
+def test_unet_translates_in_channels_last_on_the_cpu(checkpoint: Path, unpaired_dir: Path, tmp_path: Path) -> None:
+    """The layout translate picks per network on the CPU (benchmarks/forward.py): U-Nets channels_last, weights
+    included, and ResNet generators contiguous; the outputs are the contiguous path's within fp32 rounding."""
+    from conftest import tiny_cyclegan_config
+
+    from cgan_cli.checkpoint import load_checkpoint
+    from cgan_cli.families import TranslateOptions, create, family_class
+    from cgan_cli.trainer import Trainer
+    from cgan_cli.translation import TranslationRun
+
+    cpu = torch.device("cpu")
+    unet = family_class("pix2pix").translator(load_checkpoint(checkpoint), cpu, TranslateOptions())
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.inference_mode():
+        contiguous = unet.net(x)
+    run = TranslationRun(unet, cpu)
+    assert run.memory_format == torch.channels_last
+    conv = next(m for m in unet.net.modules() if isinstance(m, nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        y = unet.net(x.contiguous(memory_format=torch.channels_last))
+    assert (y - contiguous).abs().max() < 1e-4
+
+    Trainer(create("cyclegan", tiny_cyclegan_config(unpaired_dir), cpu), tmp_path / "cg").save()
+    resnet = family_class("cyclegan").translator(
+        load_checkpoint(next((tmp_path / "cg").glob("step-*.safetensors"))), cpu, TranslateOptions()
+    )
+    assert TranslationRun(resnet, cpu).memory_format == torch.contiguous_format
