@@ -109,7 +109,7 @@ def test_translate_decodes_jpegs_with_torchvision_and_matches_pillow_path(tmp_pa
     from cgan_cli.translation import Job, TranslationRun
 
     class Half:
-        in_channels, aligned_half = 3, "right"
+        in_channels, aligned_half, net = 3, "right", None
 
     path = write(tmp_path / "ab.jpg", photo(96, 40), quality=90)
     run = TranslationRun(Half(), torch.device("cpu"), aligned=True)
@@ -128,7 +128,7 @@ def test_translate_fallback_decodes_land_on_the_decode_device(tmp_path: Path, mo
     from cgan_cli.translation import TranslationRun
 
     class Net:
-        in_channels, aligned_half = 3, "left"
+        in_channels, aligned_half, net = 3, "left", None
 
     path = write(tmp_path / "x.png", photo())
     run = TranslationRun(Net(), torch.device("meta"))
