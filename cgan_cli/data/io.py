@@ -7,6 +7,7 @@ palette/CMYK/LA/1-bit are converted, and 16-bit or 32-bit data is scaled into 8 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 import warnings
@@ -117,7 +118,10 @@ def uint8_tensor_to_image(t: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr[:, :, 0], mode="L") if arr.shape[2] == 1 else Image.fromarray(arr, mode="RGB")
 
 
-_LEVELS = torch.arange(256, dtype=torch.float32).div_(127.5).sub_(1.0)  # the CPU's x / 127.5 − 1, per level
+@functools.cache
+def _levels(device: torch.device) -> torch.Tensor:
+    """The CPU's x / 127.5 − 1 for each uint8 level, copied to `device` once."""
+    return torch.arange(256, dtype=torch.float32).div_(127.5).sub_(1.0).to(device)
 
 
 def normalise(t: torch.Tensor) -> torch.Tensor:
@@ -126,7 +130,7 @@ def normalise(t: torch.Tensor) -> torch.Tensor:
     1 ulp off for 111 of the 256 levels, and batches must not depend on where they were made."""
     if t.device.type == "cpu":
         return t.float().div_(127.5).sub_(1.0)
-    return _LEVELS.to(t.device, non_blocking=True)[t.long()]
+    return _levels(t.device)[t.long()]
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
