@@ -48,12 +48,12 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from cgan_cli.config.choices import GAN_LOSSES
 from cgan_cli.data.classes import resize_and_centre_crop
 from cgan_cli.data.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, read_fashion_mnist, write_class_folders
 from cgan_cli.data.io import read_image, to_tensor
 from cgan_cli.device import resolve_device
 from cgan_cli.errors import CganError
-from cgan_cli.nn.losses import GAN_LOSSES
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_SIZE = 32

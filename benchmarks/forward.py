@@ -32,10 +32,10 @@ from collections.abc import Callable
 import torch
 from common import add_common_options, setup
 
+from cgan_cli.config.choices import UNET_SIZES
 from cgan_cli.device import autocast
 from cgan_cli.families import create
 from cgan_cli.families.pix2pix import Pix2PixConfig
-from cgan_cli.nn.unet import UNET_SIZES
 
 VARIANTS = ("eager", "channels_last", "compile", "optimize_for_inference", "cgan")
 

@@ -60,12 +60,11 @@ import torch
 from common import add_common_options, setup
 from torch import nn
 
-from cgan_cli.device import memory_format
+from cgan_cli.config.choices import RESNET_BLOCKS, UNET_SIZES
+from cgan_cli.device import Runtime, memory_format
 from cgan_cli.families import create
 from cgan_cli.families.cyclegan import CycleGANConfig
 from cgan_cli.families.pix2pix import Pix2PixConfig
-from cgan_cli.nn.resnet import RESNET_BLOCKS
-from cgan_cli.nn.unet import UNET_SIZES
 
 DEFAULT_NET_G = {"pix2pix": "unet_256", "cyclegan": "resnet_9blocks"}
 
@@ -584,7 +583,7 @@ def bench_config(args: argparse.Namespace, device: torch.device, size: int, batc
         crop_size=size,
     )
     torch.manual_seed(0)
-    ours = create("pix2pix", cfg, device, compile=args.compile)
+    ours = create("pix2pix", cfg, Runtime(device, compile=args.compile))
     ref = ReferencePix2Pix(cfg, device)
     params = {
         "params_G_ours": n_params(ours.G),
@@ -726,7 +725,7 @@ def bench_cyclegan(args: argparse.Namespace, device: torch.device, size: int, ba
         crop_size=size,
     )
     torch.manual_seed(0)
-    ours = create("cyclegan", cfg, device, compile=args.compile)
+    ours = create("cyclegan", cfg, Runtime(device, compile=args.compile))
     ref = ReferenceCycleGAN(cfg, device)
     pairs = {"G_A": (ours.G_A, ref.netG_A), "G_B": (ours.G_B, ref.netG_B),
              "D_A": (ours.D_A, ref.netD_A), "D_B": (ours.D_B, ref.netD_B)}  # fmt: skip

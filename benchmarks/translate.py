@@ -54,12 +54,12 @@ from torchvision import transforms
 
 from cgan_cli.checkpoint import load_checkpoint, read_metadata
 from cgan_cli.cli.common import default_threads
+from cgan_cli.config.choices import UNET_SIZES
 from cgan_cli.data.inputs import expand_inputs
 from cgan_cli.data.io import read_image, save_image, tensor_to_image, to_tensor
 from cgan_cli.device import autocast, uses_bf16
 from cgan_cli.families import TranslateOptions, create, family_class
 from cgan_cli.families.pix2pix import Pix2PixConfig
-from cgan_cli.nn.unet import UNET_SIZES
 from cgan_cli.trainer import Trainer
 from cgan_cli.translation import TranslationRun, pad_to_multiple, plan_outputs
 

@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 from cgan_cli import __version__
 from cgan_cli.data.io import atomic_path
 from cgan_cli.errors import CheckpointError
+from cgan_cli.weights import first_line, tensor_digest
 
 FORMAT = "cgan-checkpoint"
 FORMAT_VERSION = 1
@@ -35,20 +36,11 @@ def group_of(key: str) -> str:
     return "/".join(key.split("/")[:2])
 
 
-def _digest(tensors: dict[str, torch.Tensor], keys: Iterable[str]) -> str:
-    h = hashlib.sha256()
-    for key in sorted(keys):
-        t = tensors[key]
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
-
-
 def _group_digests(tensors: dict[str, torch.Tensor]) -> dict[str, str]:
     groups: dict[str, list[str]] = {}
     for key in tensors:
         groups.setdefault(group_of(key), []).append(key)
-    return {g: _digest(tensors, keys) for g, keys in groups.items()}
+    return {g: tensor_digest(tensors, keys) for g, keys in groups.items()}
 
 
 @dataclass
@@ -105,7 +97,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for any damage
-        raise CheckpointError(f"{path}: not a readable .safetensors checkpoint ({_short(exc)})") from None
+        raise CheckpointError(f"{path}: not a readable .safetensors checkpoint ({first_line(exc)})") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: a .safetensors file, but not a cgan checkpoint (no cgan metadata)")
     version = meta.get("format_version", "0")
@@ -118,17 +110,20 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return meta
 
 
-def load_checkpoint(path: str | os.PathLike, groups: Iterable[str] | None = None) -> Checkpoint:
-    """Read a checkpoint (only the tensor groups named, e.g. ["net/G"], when given) and verify hashes."""
+def load_checkpoint(
+    path: str | os.PathLike, groups: Iterable[str] | None = None, header: dict[str, str] | None = None
+) -> Checkpoint:
+    """Read a checkpoint (only the tensor groups named, e.g. ["net/G"], when given) and verify hashes;
+    `header`: its `read_metadata`, when the caller has read (and so verified) it already."""
     path = Path(path)
-    meta = read_metadata(path)
+    meta = read_metadata(path) if header is None else header
     try:
         digests = json.loads(meta["sha256"])
         config = json.loads(meta["config"])
         state = json.loads(meta.get("state", "{}"))
         step, epoch = int(meta["step"]), int(meta["epoch"])
     except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path}: damaged checkpoint metadata ({_short(exc)})") from None
+        raise CheckpointError(f"{path}: damaged checkpoint metadata ({first_line(exc)})") from None
     wanted = None if groups is None else set(groups)
     tensors: dict[str, torch.Tensor] = {}
     try:
@@ -137,20 +132,15 @@ def load_checkpoint(path: str | os.PathLike, groups: Iterable[str] | None = None
                 if wanted is None or group_of(key) in wanted:
                     tensors[key] = f.get_tensor(key)
     except Exception as exc:
-        raise CheckpointError(f"{path}: damaged checkpoint ({_short(exc)})") from None
+        raise CheckpointError(f"{path}: damaged checkpoint ({first_line(exc)})") from None
     for group, digest in _group_digests(tensors).items():
         if digests.get(group) != digest:
             raise CheckpointError(f"{path}: checksum mismatch in {group}: the file was modified or damaged")
-    for group in wanted or ():
+    for group in digests if wanted is None else wanted:  # a group the header lists whose tensors were cut out
         if group in digests and not any(group_of(k) == group for k in tensors):
             raise CheckpointError(f"{path}: tensors of {group} are missing: the file was modified or damaged")
     versions = {k: meta[k] for k in ("cgan_version", "torch_version") if k in meta}
     return Checkpoint(path, meta["family"], config, step, epoch, tensors, state, versions, tuple(sorted(digests)))
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

@@ -1,8 +1,10 @@
-"""Device choice and the GPU fast-path switches (bf16 autocast, channels_last) in one place."""
+"""Device choice and the GPU fast-path switches (bf16 autocast, channels_last) in one place, and the
+`Runtime` that carries a command's device, precision and compile choice to what it runs."""
 
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 
 import torch
 
@@ -25,15 +27,13 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
-_precision = "auto"
 
 
-def set_precision(name: str) -> None:
-    """`--precision` for this process: auto (bf16 on CUDA and on CPUs with bf16 units), fp32, or bf16."""
-    global _precision
+def check_precision(name: str) -> str:
+    """`--precision`: auto (bf16 on CUDA and on CPUs with bf16 units), fp32, or bf16."""
     if name not in PRECISIONS:
         raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)} (got {name!r})")
-    _precision = name
+    return name
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -44,18 +44,43 @@ def cpu_has_fast_bf16() -> bool:
     return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
 
 
-def uses_bf16(device: torch.device) -> bool:
-    if _precision == "fp32" or device.type not in ("cuda", "cpu"):
+def uses_bf16(device: torch.device, precision: str = "auto") -> bool:
+    if precision == "fp32" or device.type not in ("cuda", "cpu"):
         return False
-    return _precision == "bf16" or device.type == "cuda" or cpu_has_fast_bf16()
+    return precision == "bf16" or device.type == "cuda" or cpu_has_fast_bf16()
 
 
-def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
     """bf16 autocast where it pays (see `uses_bf16`); fp32 otherwise. Losses, FID features and optimizer
     state stay fp32: autocast only changes the matmuls and convolutions it lists."""
-    if uses_bf16(device):
+    if uses_bf16(device, precision):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How a command runs its networks: the device, `--precision` and `--compile`. Built once from the
+    flags and passed to what it runs (a family, a translation run), so a reader sees where each comes from."""
+
+    device: torch.device
+    precision: str = "auto"
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        check_precision(self.precision)
+
+    @classmethod
+    def of(cls, runtime: Runtime | torch.device) -> Runtime:
+        """A bare device means the defaults: precision auto, eager."""
+        return runtime if isinstance(runtime, Runtime) else cls(runtime)
+
+    @property
+    def bf16(self) -> bool:
+        return uses_bf16(self.device, self.precision)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return autocast(self.device, self.precision)
 
 
 def memory_format(device: torch.device) -> torch.memory_format:

@@ -24,17 +24,14 @@ from typing import Any
 import torch
 
 from cgan_cli import __version__
-from cgan_cli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from cgan_cli.checkpoint import Checkpoint, group_of, load_checkpoint, save_checkpoint
 from cgan_cli.data.io import atomic_path
 from cgan_cli.errors import CganError, UsageError
-from cgan_cli.families import ExportGraph, ExportOptions, Family, family_class
-from cgan_cli.families.base import Axis, GraphInput
+from cgan_cli.families import ExportOptions
+from cgan_cli.families.base import Family, open_checkpoint
+from cgan_cli.families.graph import Axis, ExportGraph, GraphInput
+from cgan_cli.families.options import MAX_OPSET, MIN_OPSET, OPSET
 
-FORMATS = ("onnx", "torchscript", "safetensors")
-SUFFIXES = {".onnx": "onnx", ".pt": "torchscript", ".ts": "torchscript", ".torchscript": "torchscript",
-            ".safetensors": "safetensors"}  # fmt: skip
-OPSET = 18  # the torch.export-based exporter's own opset (the issue asks for ≥ 17; down-conversion fails)
-MIN_OPSET, MAX_OPSET = 18, 23
 TOLERANCE = {torch.float32: 1e-3, torch.float16: 1e-1}  # max |Δ| on [-1, 1] images vs the fp32 PyTorch generator
 ONNX_EXTRA = "pip install 'cgan-cli[onnx]'"
 
@@ -49,20 +46,6 @@ class ExportResult:
     bytes: int
     max_error: float  # the largest |Δ| seen against PyTorch
     checks: int  # random batches compared
-
-
-def format_of(out: Path, fmt: str | None) -> str:
-    """`--format`, or the one `--out`'s suffix names."""
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a folder; give a file name")
-    if fmt is not None:
-        if fmt not in FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
-        return fmt
-    try:
-        return SUFFIXES[out.suffix.lower()]
-    except KeyError:
-        raise UsageError(f"say --format {'|'.join(FORMATS)}: {out.name} has no suffix that names one") from None
 
 
 def export_checkpoint(
@@ -80,8 +63,7 @@ def export_checkpoint(
         raise UsageError(f"--out {out} is the checkpoint itself; give another file")
     if fmt == "onnx" and not MIN_OPSET <= opset <= MAX_OPSET:
         raise UsageError(f"--opset must be {MIN_OPSET} to {MAX_OPSET} (got {opset})")
-    header = load_checkpoint(source, groups=())
-    cls = family_class(header.family, source)
+    cls, ckpt = open_checkpoint(source)
     for choice, given in (("direction", options.direction is not None), ("image_stats", options.image_stats)):
         if given and choice not in cls.export_choices:
             flag = "--" + choice.replace("_", "-")
@@ -90,9 +72,8 @@ def export_checkpoint(
         if options.direction is not None or options.image_stats:
             raise UsageError("--direction and --image-stats choose an ONNX/TorchScript graph; a safetensors "
                              "export keeps every generator, and translate takes those options at run time")  # fmt: skip
-        return _export_weights(cls, header, out, options, fp16)
+        return _export_weights(cls, ckpt, out, options, fp16)
     onnx_modules = _onnx_modules() if fmt == "onnx" else None
-    ckpt = load_checkpoint(source, cls.inference_groups())
     graph = cls.export_graph(ckpt, options)
     graph.module.eval().requires_grad_(False)  # a traced graph keeps requires_grad: outputs would carry it
     dtype = torch.float16 if fp16 else torch.float32
@@ -351,20 +332,18 @@ def _torchscript_runner(path: Path) -> Callable[..., torch.Tensor]:
 # --- inference-only safetensors ------------------------------------------------------------------------------
 
 
-def _export_weights(cls: type[Family], header: Checkpoint, out: Path, options: ExportOptions,
+def _export_weights(cls: type[Family], ckpt: Checkpoint, out: Path, options: ExportOptions,
                     fp16: bool) -> ExportResult:  # fmt: skip
     """The generator weights inference reads (EMA unless --no-ema), nothing for training: a checkpoint
     every inference command opens like the full one. The CLIP text tower keeps its dtype (its hash is
     how text2img recognises it)."""
-    source = Path(str(header.path))
-    groups = cls.export_groups(header, options)
-    ckpt = load_checkpoint(source, groups)
+    groups = cls.export_groups(ckpt, options)
     dtype = torch.float16 if fp16 else torch.float32
 
     def cast(key: str, t: torch.Tensor) -> torch.Tensor:
         return t.to(dtype) if t.is_floating_point() and not key.startswith("clip/") else t
 
-    tensors = {k: cast(k, v) for k, v in ckpt.tensors.items()}
+    tensors = {k: cast(k, v) for k, v in ckpt.tensors.items() if group_of(k) in groups}
     state = {"export": {"groups": list(groups), "dtype": str(dtype).removeprefix("torch."), "source_step": ckpt.step}}
     exported = Checkpoint(None, ckpt.family, ckpt.config, ckpt.step, ckpt.epoch, tensors, state)
     reference = cls.export_graph(ckpt, options)
@@ -378,6 +357,6 @@ def _export_weights(cls: type[Family], header: Checkpoint, out: Path, options: E
             with torch.no_grad():
                 return candidate.module(*[x.float() if x.is_floating_point() else x for x in inputs])
 
-        error, checks = compare(reference, run, dtype, f"safetensors export of {source}")
+        error, checks = compare(reference, run, dtype, f"safetensors export of {ckpt.path}")
     return ExportResult(out, "safetensors", cls.name, reference.weights, state["export"]["dtype"],
                         out.stat().st_size, error, checks)  # fmt: skip

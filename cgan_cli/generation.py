@@ -13,25 +13,23 @@ from pathlib import Path
 
 import torch
 
-from cgan_cli.checkpoint import load_checkpoint, read_metadata
 from cgan_cli.errors import UsageError
-from cgan_cli.families import SampleOptions, Sampler, TextSampler, family_class
+from cgan_cli.families import SampleOptions
+from cgan_cli.families.base import Sampler, TextSampler, open_checkpoint
 
 MAX_SEED = 2**32 - 1
 
 
 def open_sampler(path: Path, device: torch.device, options: SampleOptions = SampleOptions()) -> Sampler:
     """The generator of a checkpoint, rebuilt from the file alone (only its G weights are read)."""
-    meta = read_metadata(path)
-    cls = family_class(meta.get("family", "?"), path)
-    return cls.sampler(load_checkpoint(path, groups=cls.inference_groups()), device, options)
+    cls, ckpt = open_checkpoint(path)
+    return cls.sampler(ckpt, device, options)
 
 
 def open_text_sampler(path: Path, device: torch.device, options: SampleOptions = SampleOptions()) -> TextSampler:
     """The generator and text encoder of a text-to-image checkpoint, rebuilt from the file alone."""
-    meta = read_metadata(path)
-    cls = family_class(meta.get("family", "?"), path)
-    return cls.text_sampler(load_checkpoint(path, groups=cls.inference_groups()), device, options)
+    cls, ckpt = open_checkpoint(path)
+    return cls.text_sampler(ckpt, device, options)
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -1,10 +1,39 @@
-"""Paths through latent and condition space for `cgan interp`: lerp, slerp, keyframe sequences."""
+"""The `cgan interp` service: paths through latent and condition space (lerp, slerp, keyframe sequences),
+the walks between seeds, classes, StarGAN labels and prompts, and writing their frames (numbered files,
+an animated GIF, a contact sheet) in order. Parsing the flags is the CLI's; making an image is the
+family's sampler or translator."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 
-MODES = ("slerp", "lerp")
+from cgan_cli.console import info
+from cgan_cli.data.classes import resize_and_centre_crop
+from cgan_cli.data.grid import grid
+from cgan_cli.data.io import read_image, save_animation, save_image, to_tensor, write_format
+from cgan_cli.device import resolve_device
+from cgan_cli.errors import UsageError
+from cgan_cli.families import SampleOptions
+from cgan_cli.families.base import checkpoint_makes, open_checkpoint
+from cgan_cli.families.options import MODES
+from cgan_cli.generation import (
+    full_precision,
+    latent,
+    open_sampler,
+    open_text_sampler,
+    parse_seeds,
+    render,
+    resolve_class,
+    truncate,
+)
+from cgan_cli.sampling import Written
+from cgan_cli.text.features import mix, take, to
+
+MAX_FRAMES = 10_000
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
@@ -39,3 +68,177 @@ def path(keys: torch.Tensor, steps: int, loop: bool = False, mode: str = "lerp")
     if not loop:
         frames.append(keys[-1])
     return torch.stack(frames)
+
+
+@dataclass(frozen=True)
+class Walk:
+    """What `cgan interp` walks between: seeds, classes, a StarGAN image's labels, or prompts."""
+
+    seeds: str | None = None
+    classes: str | None = None
+    seed: int | None = None  # held fixed while classes or prompts blend
+    class_: str | None = None  # held fixed while seeds walk
+    steps: int = 16
+    mode: str = "slerp"
+    loop: bool = False
+    truncation: float = 1.0
+    image: Path | None = None  # StarGAN: the input whose label blends from `source` to `target`
+    source: str | None = None
+    target: str | None = None
+    texts: tuple[str, ...] | None = None
+    options: SampleOptions = SampleOptions()
+    batch_size: int = 64
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Where the frames go: numbered files, an animated GIF, a contact sheet."""
+
+    out_dir: Path | None = None
+    gif: Path | None = None
+    grid: Path | None = None
+    duration: int = 80  # GIF frame duration, ms
+
+    def check(self) -> None:
+        if self.out_dir is None and self.gif is None and self.grid is None:
+            raise UsageError("nothing to write: give --out DIR, --gif FILE and/or --grid FILE")
+        if self.grid is not None:
+            write_format(self.grid)
+        if self.gif is not None and self.gif.suffix.lower() != ".gif":
+            raise UsageError(f"--gif {self.gif}: the file name must end in .gif")
+
+
+def interpolate(checkpoint: Path, walk: Walk, frames: Frames) -> Iterator[Written]:
+    """Every file written, in order: frames, then the GIF and the contact sheet."""
+    frames.check()
+    if walk.image is not None or walk.source is not None or walk.target is not None:
+        stream = _label_walk(checkpoint, walk)
+    elif walk.texts is not None or checkpoint_makes(checkpoint) == "text":
+        stream = _text_walk(checkpoint, walk)
+    else:
+        stream = _latent_walk(checkpoint, walk)
+    return _write(stream, frames, walk.steps)
+
+
+def _write(stream: Iterable[torch.Tensor], frames: Frames, steps: int) -> Iterator[Written]:
+    made: list[torch.Tensor] = []
+    for i, frame in enumerate(stream):
+        made.append(frame)
+        if frames.out_dir is not None:
+            yield Written(save_image(frame, frames.out_dir / f"frame-{i:05d}.png"), {"frame": i})
+    if frames.gif is not None:
+        yield Written(save_animation(made, frames.gif, frames.duration, loop=True), {"kind": "gif"})
+    if frames.grid is not None:
+        cols = min(steps, len(made))
+        rows = [made[i : i + cols] for i in range(0, len(made), cols)]
+        yield Written(save_image(grid(rows), frames.grid), {"kind": "grid"})
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise UsageError(f"--mode must be one of {', '.join(MODES)} (got {mode!r})")
+
+
+def _check_frames(keys: int, steps: int, loop: bool) -> None:
+    frames = steps * (keys if loop else keys - 1) + (0 if loop else 1)
+    if frames > MAX_FRAMES:
+        raise UsageError(f"{frames} frames is more than {MAX_FRAMES}: use fewer --steps or keyframes")
+
+
+def _keyframe_seeds(walk: Walk) -> list[int]:
+    keys = parse_seeds(walk.seeds or "")
+    if len(keys) < 2:
+        raise UsageError("--seeds: an interpolation needs at least 2 keyframe seeds")
+    _check_frames(len(keys), walk.steps, walk.loop)
+    return keys
+
+
+def _latent_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
+    """Through z between keyframe seeds (at a fixed class), or through class vectors at a fixed seed."""
+    if (walk.seeds is None) == (walk.classes is None):
+        raise UsageError("give --seeds (walk between latents) or --classes (walk between classes), one of them")
+    _check_mode(walk.mode)
+    dev = resolve_device(walk.device)
+    sampler = open_sampler(checkpoint, dev, SampleOptions(ema=walk.options.ema))
+    names = sampler.class_names
+    if walk.seeds is not None:
+        keys = _keyframe_seeds(walk)
+        if walk.seed is not None:
+            raise UsageError("--seed goes with --classes; with --seeds the seeds are the keyframes")
+        if walk.class_ is not None and not names:
+            raise UsageError("--class: this checkpoint is unconditional (it has no classes)")
+        # the class `cgan sample` gives the first seed, unless told otherwise
+        label = resolve_class(walk.class_, names) if walk.class_ is not None else keys[0] % max(1, len(names))
+        keyframes = truncate(torch.stack([latent(s, sampler.z_dim) for s in keys]), walk.truncation)
+        z = path(keyframes, walk.steps, walk.loop, walk.mode)
+        cond = sampler.class_vector(torch.full((len(z),), label, device=dev)).cpu()
+        what = f"seeds {', '.join(map(str, keys))}"
+    else:
+        if not names:
+            raise UsageError("--classes: this checkpoint is unconditional (it has no classes)")
+        if walk.class_ is not None:
+            raise UsageError("--class goes with --seeds; with --classes the class is what changes")
+        labels = [resolve_class(c.strip(), names) for c in (walk.classes or "").split(",") if c.strip()]
+        if len(labels) < 2:
+            raise UsageError("--classes: an interpolation needs at least 2 keyframe classes")
+        _check_frames(len(labels), walk.steps, walk.loop)
+        with torch.no_grad():
+            vectors = sampler.class_vector(torch.tensor(labels, device=dev)).float().cpu()
+        cond = path(vectors, walk.steps, walk.loop, "lerp")
+        seed = walk.seed or 0
+        z = truncate(latent(seed, sampler.z_dim), walk.truncation).expand(len(cond), -1)
+        what = f"classes {', '.join(names[i] for i in labels)} at seed {seed}"
+    info(f"interpolating {len(z)} frames between {what}")
+    yield from render(sampler, z, cond, dev, walk.batch_size)
+
+
+def _label_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
+    """StarGAN's hook: one input image, its target label blended from --from to --to."""
+    if None in (walk.image, walk.source, walk.target) or walk.seeds is not None or walk.classes is not None:
+        raise UsageError("a label walk takes CKPT IMAGE --from LABEL --to LABEL (and not --seeds/--classes)")
+    dev = resolve_device(walk.device)
+    cls, ckpt = open_checkpoint(checkpoint)
+    model = cls.label_translator(ckpt, dev)
+    _check_frames(2, walk.steps, walk.loop)
+    labels = path(torch.stack([model.encode(walk.source), model.encode(walk.target)]), walk.steps, walk.loop, "lerp")
+    x = to_tensor(resize_and_centre_crop(read_image(walk.image, model.channels), model.image_size))[None].to(dev)
+    info(f"interpolating {len(labels)} frames of {walk.image} from {walk.source} to {walk.target}")
+    with torch.no_grad():
+        for label in labels:
+            yield model.net(x, label[None].to(dev))[0].float().cpu()
+
+
+def _text_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
+    """Text-to-image: blend prompts' text features at a fixed seed (GAN-INT), or walk through z at one prompt."""
+    if walk.classes is not None or walk.class_ is not None:
+        raise UsageError("--classes/--class: a text-to-image checkpoint is steered by --text prompts")
+    _check_mode(walk.mode)
+    texts = list(walk.texts or ())
+    dev = resolve_device(walk.device)
+    if walk.seeds is not None:
+        if len(texts) != 1:
+            raise UsageError("--seeds on a text-to-image checkpoint walks at one fixed prompt: give exactly one --text")
+        if walk.seed is not None:
+            raise UsageError("--seed goes with several --text; with --seeds the seeds are the keyframes")
+        keys = _keyframe_seeds(walk)
+        sampler = open_text_sampler(checkpoint, dev, walk.options)
+        z = path(torch.stack([latent(s, sampler.z_dim) for s in keys]), walk.steps, walk.loop, walk.mode)
+        text = take(sampler.encode(texts), [0] * len(z))
+        what = f"seeds {', '.join(map(str, keys))} for {texts[0]!r}"
+    else:
+        if len(texts) < 2:
+            raise UsageError("give 2 or more --text prompts to blend (or --seeds with one --text)")
+        _check_frames(len(texts), walk.steps, walk.loop)
+        sampler = open_text_sampler(checkpoint, dev, walk.options)
+        keyframes = sampler.encode(texts)
+        weights = path(torch.eye(len(texts), dtype=torch.float64), walk.steps, walk.loop, "lerp")  # (F, K) blends
+        text = mix(keyframes, weights.to(keyframes.pooled))
+        seed = walk.seed or 0
+        z = latent(seed, sampler.z_dim).expand(len(weights), -1)
+        what = f"{len(texts)} prompts at seed {seed}"
+    info(f"interpolating {len(z)} frames between {what}")
+    with torch.no_grad(), full_precision():
+        for i in range(0, len(z), walk.batch_size):
+            chunk = to(take(text, slice(i, i + walk.batch_size)), dev)
+            yield from sampler.net(z[i : i + walk.batch_size].to(dev), chunk, walk.truncation).float().cpu()

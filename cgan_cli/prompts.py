@@ -14,7 +14,7 @@ from typing import TextIO
 import torch
 
 from cgan_cli.errors import UsageError
-from cgan_cli.families import TextSampler
+from cgan_cli.families.base import TextSampler
 from cgan_cli.generation import full_precision, latent
 from cgan_cli.text.features import take, to
 

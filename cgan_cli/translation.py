@@ -1,5 +1,5 @@
-"""Batch image translation: decode in parallel threads, run the network in batches, encode in
-parallel threads, and report each result in input order.
+"""Batch image translation, and the `cgan translate` service: decode in parallel threads, run the network
+in batches, encode in parallel threads, and report each result in input order.
 
 Any input size works: each image is padded (reflection where it fits) to the multiple the network
 needs and the output is cropped back, so outputs keep their input's size unless `size` is given.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures as cf
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -20,9 +20,10 @@ from PIL import Image
 from cgan_cli.data import jpeg
 from cgan_cli.data.inputs import InputImage
 from cgan_cli.data.io import image_to_uint8_tensor, normalise, read_image, save_image, uint8_tensor_to_image
-from cgan_cli.device import autocast, inference_memory_format
-from cgan_cli.errors import CganError, ImageReadError
-from cgan_cli.families.base import Translator
+from cgan_cli.device import autocast, check_precision, inference_memory_format, resolve_device
+from cgan_cli.errors import CganError, ImageReadError, UsageError
+from cgan_cli.families import TranslateOptions
+from cgan_cli.families.base import Translator, open_checkpoint
 from cgan_cli.parallel import ordered_map
 
 
@@ -83,8 +84,10 @@ class TranslationRun:
         batch_size: int = 8,
         workers: int = 4,
         gpu_decode: bool = False,
+        precision: str = "auto",
     ) -> None:
         self.t, self.device, self.gpu_decode = translator, device, gpu_decode and device.type == "cuda"
+        self.precision = check_precision(precision)
         self.memory_format = inference_memory_format(device, translator.net)
         if isinstance(translator.net, torch.nn.Module):  # weights in the inputs' layout, or every conv converts
             translator.net.to(memory_format=self.memory_format)
@@ -125,7 +128,7 @@ class TranslationRun:
         x = normalise(batch.to(self.device, non_blocking=True))
         x = pad_to_multiple(x, self.t.multiple, self.t.min_side)
         x = x.contiguous(memory_format=self.memory_format)
-        with autocast(self.device):
+        with autocast(self.device, self.precision):
             y = self.t.net(x)
         return y[..., :h, :w].float().cpu()
 
@@ -189,3 +192,48 @@ class TranslationRun:
             except (CganError, OSError) as exc:
                 return Result(job.item, job.output, error=f"{job.output}: cannot write ({exc})")
         return Result(job.item, job.output, error=job.error)
+
+
+@dataclass(frozen=True)
+class TranslateSettings:
+    """How `cgan translate` runs, beside what it asks of the model (`TranslateOptions`)."""
+
+    out_dir: Path
+    ext: str = "png"
+    size: tuple[int, int] | None = None
+    aligned: bool = False
+    batch_size: int = 8
+    workers: int = 4
+    device: str = "auto"
+    gpu_decode: bool | None = None  # None: on the GPU when the device is CUDA
+    precision: str = "auto"
+    seed: int = 0  # for --dropout noise
+    skip_existing: bool = False
+    targets: tuple[str, ...] = ()  # StarGAN --to; several (or "all") write one subfolder per domain
+
+
+class Translation:
+    """A checkpoint opened for `cgan translate`: its translator(s) built once, then `results(items)`."""
+
+    def __init__(self, checkpoint: Path, options: TranslateOptions, settings: TranslateSettings) -> None:
+        cls, ckpt = open_checkpoint(checkpoint)
+        check_precision(settings.precision)
+        dev = resolve_device(settings.device)
+        if settings.gpu_decode and dev.type != "cuda":
+            raise UsageError(f"--gpu-decode needs a CUDA --device (the device is {dev})")
+        targets: list[str | None] = list(dict.fromkeys(settings.targets or [None]))
+        if "all" in targets:
+            targets = list(cls.targets(ckpt)) or [None]
+        out = settings.out_dir  # one --to writes into --out; several (or all) one subfolder per domain
+        self.runs = [(cls.translator(ckpt, dev, replace(options, target=t)), out / t if len(targets) > 1 else out)
+                     for t in targets]  # fmt: skip
+        self.device, self.settings = dev, settings
+        torch.manual_seed(settings.seed)
+
+    def results(self, items: list[InputImage]) -> Iterator[Result]:
+        s, dev = self.settings, self.device
+        for translator, folder in self.runs:
+            run = TranslationRun(translator, dev, size=s.size, aligned=s.aligned, batch_size=s.batch_size,
+                                 workers=s.workers, precision=s.precision,
+                                 gpu_decode=dev.type == "cuda" if s.gpu_decode is None else s.gpu_decode)  # fmt: skip
+            yield from run.run(plan_outputs(items, folder, s.ext), s.skip_existing)

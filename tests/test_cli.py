@@ -89,6 +89,7 @@ def test_every_option_in_the_readme_exists_in_help():
             assert flag in help_text, f"README uses {flag} but `cgan {' '.join(sub)} --help` lacks it"
     tables = re.findall(r"`(--[a-z0-9-]+)", README.read_text())
     train_help = "".join(help_of("train", f) for f in FAMILIES) + help_of("train")
-    other_help = "".join(help_of(c) for c in ("translate", "sample", "text2img", "interp", "eval", "export", "demo"))
+    others = ("translate", "sample", "text2img", "interp", "eval", "export", "info", "demo")
+    other_help = help_of() + "".join(help_of(c) for c in others)
     for flag in tables:
         assert flag in train_help or flag in other_help, f"README mentions {flag}, which no command has"

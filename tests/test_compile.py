@@ -13,6 +13,7 @@ import torch
 from conftest import tiny_family_config
 
 from cgan_cli.checkpoint import load_checkpoint
+from cgan_cli.device import Runtime
 from cgan_cli.families import create
 from cgan_cli.trainer import Trainer
 
@@ -44,7 +45,7 @@ def test_compiled_training_with_gradient_penalties(
             cyclegan, "gradient_penalty", lambda *a, **k: penalty_calls.append(1) or real_penalty(*a, **k)
         )
     torch.manual_seed(0)
-    family = create(name, cfg, torch.device("cpu"), compile=True)
+    family = create(name, cfg, Runtime(torch.device("cpu"), compile=True))
     before = {k: v.clone() for k, v in family.nets["D"].state_dict().items()} if "D" in family.nets else None
     path = Trainer(family, tmp_path / "run").fit()
     ckpt = load_checkpoint(path)

@@ -22,13 +22,14 @@ from typer.testing import CliRunner, Result
 from cgan_cli.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from cgan_cli.cli import app
 from cgan_cli.config import to_dict, validate
+from cgan_cli.config.choices import RESNET_BLOCKS
 from cgan_cli.data.io import to_tensor, to_uint8
 from cgan_cli.data.unpaired import find_domains
 from cgan_cli.errors import DataError, UsageError
 from cgan_cli.families import TranslateOptions, create
 from cgan_cli.families.cyclegan import CycleGAN, CycleGANConfig
 from cgan_cli.nn.pool import ImagePool
-from cgan_cli.nn.resnet import RESNET_BLOCKS, ResNetConfig, ResnetGenerator
+from cgan_cli.nn.resnet import ResNetConfig, ResnetGenerator
 from cgan_cli.trainer import Trainer
 from tests.conftest import tiny_config, tiny_cyclegan_config, unpaired_colour
 

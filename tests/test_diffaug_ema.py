@@ -8,10 +8,9 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from cgan_cli.config.choices import DIFFAUG_POLICIES, parse_policy
 from cgan_cli.nn.diffaug import (
-    DIFFAUG_POLICIES,
     diff_augment,
-    parse_policy,
     rand_brightness,
     rand_contrast,
     rand_cutout,

@@ -9,33 +9,45 @@ from typer.testing import CliRunner
 
 from cgan_cli.checkpoint import Checkpoint, save_checkpoint
 from cgan_cli.cli import app
-from cgan_cli.config import TrainConfig
+from cgan_cli.config import FamilySpec, TrainConfig
 from cgan_cli.errors import CheckpointError
-from cgan_cli.families import FAMILIES, Family, family_class, register
+from cgan_cli.families import FAMILIES, family_class, register
+from cgan_cli.families.base import Family
+
+UNCONDITIONAL = FamilySpec("test-unconditional", TrainConfig, "samples", f"{__name__}:Unconditional",
+                           "a family that samples but cannot translate")  # fmt: skip
+
+
+class Unconditional(Family):
+    spec = UNCONDITIONAL
+
+    def dataset(self):
+        raise NotImplementedError
+
+    def validation_batch(self):
+        raise NotImplementedError
+
+    def train_step(self, batch):
+        raise NotImplementedError
+
+    def sample_grid(self, batch):
+        raise NotImplementedError
 
 
 @pytest.fixture
 def generation_only_family():
-    @register
-    class Unconditional(Family):
-        name = "test-unconditional"
-        summary = "a family that samples but cannot translate"
-        Config = TrainConfig
-
-        def dataset(self):
-            raise NotImplementedError
-
-        def validation_batch(self):
-            raise NotImplementedError
-
-        def train_step(self, batch):
-            raise NotImplementedError
-
-        def sample_grid(self, batch):
-            raise NotImplementedError
-
+    register(UNCONDITIONAL)
     yield Unconditional
     del FAMILIES["test-unconditional"]
+
+
+def test_a_family_takes_its_name_config_and_makes_from_its_spec():
+    assert (Unconditional.name, Unconditional.Config, Unconditional.makes) == ("test-unconditional", TrainConfig,
+                                                                               "samples")  # fmt: skip
+    for name, spec in FAMILIES.items():
+        cls = family_class(name)
+        assert (cls.name, cls.Config, cls.makes, cls.summary) == (name, spec.Config, spec.makes, spec.summary)
+        assert spec.details.count(".") > 1  # `cgan train NAME --help` shows the paper and defaults
 
 
 def write(path, family):

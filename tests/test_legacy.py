@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers_cli import ok, pixels
 from typer.testing import CliRunner
 
 from cgan_cli.checkpoint import load_checkpoint
 from cgan_cli.cli import app
 from cgan_cli.families import family_class
-from helpers_cli import ok, pixels
 
 LEGACY = Path(__file__).parent / "legacy"
 INPUTS = LEGACY / "inputs"
@@ -50,6 +50,7 @@ def test_a_0_1_0_checkpoint_makes_the_same_images(family, tmp_path):
 @pytest.mark.parametrize("family", sorted(COMMANDS))
 def test_a_0_1_0_training_checkpoint_restores_every_network_and_optimizer(family, demo_dir, classes_dir, tmp_path):
     from helpers_captions import write_captioned
+
     from tests.conftest import tiny_family_config
 
     captions = write_captioned(tmp_path, per_kind=1)  # make.sh's captions: a text run checks they are the same

@@ -53,7 +53,7 @@ def torch_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("torch_home")
     checkpoints = home / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
-    torch.save(random_backbone("alex"), checkpoints / ours.NETS["alex"].backbone_file)
+    torch.save(random_backbone("alex"), checkpoints / ours.PUBLISHED["alex"].backbone_file)
     return home
 
 
@@ -79,8 +79,10 @@ def pairs(seed: int, shapes) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 def offline(monkeypatch) -> None:
     """Nothing to download from, and no `lpips` package to take the linear layers from."""
-    for net, spec in ours.NETS.items():
-        monkeypatch.setitem(ours.NETS, net, dataclasses.replace(spec, backbone_url=f"file:///nonexistent/{net}.pth"))
+    for net, spec in ours.PUBLISHED.items():
+        monkeypatch.setitem(
+            ours.PUBLISHED, net, dataclasses.replace(spec, backbone_url=f"file:///nonexistent/{net}.pth")
+        )
     monkeypatch.setattr(ours, "LINEAR_URL", "file:///nonexistent/v{version}/{net}.pth")
     monkeypatch.setattr(ours, "package_linear_path", lambda net: None)
 
@@ -91,7 +93,7 @@ def offline(monkeypatch) -> None:
 def test_equals_the_lpips_package_alex(hub):
     found = ours.find_lpips_weights(download=False)
     assert found.net == "alex" and found.source == "torch hub cache, lpips package" and found.file is None
-    assert found.linear_sha256 == ours.NETS["alex"].linear_sha256 and not found.official  # random backbone
+    assert found.linear_sha256 == ours.PUBLISHED["alex"].linear_sha256 and not found.official  # random backbone
     model = ours.load_lpips(found)
     theirs = lpips_pkg.LPIPS(net="alex", version="0.1", verbose=False)
     for a, b in pairs(0, [(3, 3, 64, 64), (2, 3, 31, 45), (1, 3, 97, 40)]):
@@ -105,7 +107,7 @@ def test_equals_the_lpips_package_alex(hub):
 def test_equals_the_lpips_package_vgg(hub, tmp_path, monkeypatch):
     home = tmp_path / "home"
     (home / "hub" / "checkpoints").mkdir(parents=True)
-    torch.save(random_backbone("vgg", seed=1), home / "hub" / "checkpoints" / ours.NETS["vgg"].backbone_file)
+    torch.save(random_backbone("vgg", seed=1), home / "hub" / "checkpoints" / ours.PUBLISHED["vgg"].backbone_file)
     monkeypatch.setenv("TORCH_HOME", str(home))
     model = ours.load_lpips(ours.find_lpips_weights(net="vgg", download=False))
     with monkeypatch.context() as mp:  # torchvision's random init of VGG16's 138M parameters is overwritten anyway
@@ -261,7 +263,7 @@ def test_cli_lpips_is_the_mean_over_pairs(hub, weights_file, folders):
     assert data["lpips"] > 0 and data["psnr"] > 0 and "fid" not in data and "ssim" not in data
     s = data["settings"]
     assert s["lpips_net"] == "alex" and s["lpips_version"] == "0.1" and s["lpips_weights_source"] == "--lpips-weights"
-    assert s["lpips_linear_sha256"] == ours.NETS["alex"].linear_sha256 and len(s["lpips_backbone_sha256"]) == 64
+    assert s["lpips_linear_sha256"] == ours.PUBLISHED["alex"].linear_sha256 and len(s["lpips_backbone_sha256"]) == 64
     assert "not the published ones" in result.stderr  # random backbone
 
     plain = run(real, real, "--lpips", "--lpips-weights", weights_file)

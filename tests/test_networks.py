@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from cgan_cli.config.choices import UNET_SIZES
 from cgan_cli.nn.patchgan import PatchGANConfig, patchgan
-from cgan_cli.nn.unet import UNET_SIZES, UNetConfig, UNetGenerator
+from cgan_cli.nn.unet import UNetConfig, UNetGenerator
 
 
 def n_params(net: nn.Module) -> int:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from cgan_cli.checkpoint import load_checkpoint
 from cgan_cli.cli import app
+from cgan_cli.device import Runtime
 from cgan_cli.families.pix2pix import Pix2Pix
 from cgan_cli.trainer import lr_factor
 
@@ -177,7 +178,7 @@ def test_compiled_step_tracks_the_eager_step(demo_dir):
 
     results = []
     for compile in (False, True):
-        family = create("pix2pix", tiny_config(demo_dir, dropout=False), torch.device("cpu"), compile=compile)
+        family = create("pix2pix", tiny_config(demo_dir, dropout=False), Runtime(torch.device("cpu"), compile=compile))
         batch = family.validation_batch()
         results.append([family.train_step(batch) for _ in range(3)])
     for eager, compiled in zip(*results):

@@ -1,4 +1,7 @@
-"""The `cgan` command: one small module per subcommand, joined here."""
+"""The `cgan` command: one small module per subcommand, joined here.
+
+Nothing here or in the subcommand modules imports torch: `cgan --help`, `--version`, every `--help` and
+shell completion answer at once, and each command imports its service when it runs."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Annotated
 import typer
 
 from cgan_cli import __version__
-from cgan_cli.cli import demo, eval, export, interp, sample, text2img, train, translate
+from cgan_cli.cli import demo, eval, export, info, interp, sample, text2img, train, translate
 
 app = typer.Typer(
     name="cgan",
@@ -20,10 +23,18 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        import torch
-
-        typer.echo(f"cgan {__version__} (torch {torch.__version__})")
+        typer.echo(f"cgan {__version__} (torch {_installed('torch')})")
         raise typer.Exit()
+
+
+def _installed(package: str) -> str:
+    """A package's version from its metadata, without importing it (importing torch takes seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 @app.callback()
@@ -43,6 +54,7 @@ app.command("text2img")(text2img.text2img)
 app.command("interp")(interp.interp)
 app.command("eval")(eval.evaluate)
 app.command("export")(export.export)
+app.command("info")(info.info)
 app.command("demo")(demo.demo)
 
 

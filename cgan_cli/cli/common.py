@@ -1,17 +1,18 @@
-"""What every subcommand shares: error handling into exit statuses, and common options."""
+"""What every subcommand shares: error handling into exit statuses, and the options several commands spell
+the same way (declared once here). Imports no torch: `--help` and completion load every CLI module."""
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, TypeVar
 
-import torch
 import typer
 
-from cgan_cli.console import error
+from cgan_cli.console import error, out
 from cgan_cli.errors import CganError, ExitCode, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,14 +38,24 @@ def exits_cleanly(fn: F) -> F:
             where = f"{exc.filename}: " if exc.filename else ""
             error(f"{where}{exc.strerror or exc}")
             raise typer.Exit(int(ExitCode.FAILURE)) from None
-        except torch.OutOfMemoryError:
+        except Exception as exc:
+            if not _out_of_memory(exc):
+                raise
             error("out of memory on the device: try a smaller --batch-size or image size, or --device cpu")
             raise typer.Exit(int(ExitCode.FAILURE)) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+def _out_of_memory(exc: BaseException) -> bool:
+    """torch's OutOfMemoryError, without importing torch to name it (a command that ran out of device
+    memory has imported torch already)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(exc, torch.OutOfMemoryError)
+
+
 DEVICE_HELP = "Device: auto (CUDA when available), cpu, cuda, cuda:N."
+Device = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
 Precision = Annotated[
     str, typer.Option("--precision", help="auto (bf16 on CUDA and on CPUs with bf16 units), fp32 or bf16.")
 ]
@@ -58,6 +69,13 @@ NoEma = Annotated[bool, typer.Option("--no-ema", help="The raw generator even if
 Ext = Annotated[str, typer.Option("--ext", help="Output format: png, jpg or webp.")]
 
 
+def print_written(written: Iterable[Any], as_json: bool) -> None:
+    """Each file a command wrote, as it is written: its path, or with --json one object of its path and
+    fields (what the service put in `Written.fields`)."""
+    for item in written:
+        out(json.dumps({"path": str(item.path), **item.fields}) if as_json else str(item.path))
+
+
 def output_ext(ext: str) -> str:
     """`--ext` normalised ("JPEG", ".jpg" → "jpg"), or a usage error."""
     ext = ext.lower().lstrip(".").replace("jpeg", "jpg")
@@ -67,6 +85,21 @@ def output_ext(ext: str) -> str:
 
 
 WORKERS_HELP = "Decode worker processes/threads (0: in the main process)."
+
+
+def batch_size_option(help: str) -> Any:
+    """`--batch-size/-b N` (at least 1), with a command's own help text."""
+    return Annotated[int, typer.Option("--batch-size", "-b", help=help, min=1)]
+
+
+def threads_option(help: str) -> Any:
+    """`--workers N` threads (at least 1) of the inference commands."""
+    return Annotated[int, typer.Option("--workers", help=help, min=1)]
+
+
+def json_option(help: str) -> Any:
+    """`--json`: JSON lines on stdout instead of paths; what each line holds is the command's help."""
+    return Annotated[bool, typer.Option("--json", help=help)]
 
 
 def default_workers() -> int:

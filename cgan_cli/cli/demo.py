@@ -9,7 +9,6 @@ import typer
 
 from cgan_cli.cli.common import exits_cleanly
 from cgan_cli.console import info, out
-from cgan_cli.data.demo import write_demo
 
 
 @exits_cleanly
@@ -21,6 +20,8 @@ def demo(
 ) -> None:
     """Write the "outlines → shapes" demo dataset in the pix2pix aligned layout (A | B per file).
     Prints the dataset folder on stdout."""
+    from cgan_cli.data.demo import write_demo
+
     paths = write_demo(folder, train, test, size)
     info(f"wrote {len(paths)} images ({train} train, {test} test, {size}×{size} halves) under {folder}")
     out(str(folder))

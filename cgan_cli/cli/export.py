@@ -9,10 +9,11 @@ from typing import Annotated
 
 import typer
 
-from cgan_cli.cli.common import NoEma, exits_cleanly
+from cgan_cli.cli.common import NoEma, exits_cleanly, json_option
 from cgan_cli.console import info, out
-from cgan_cli.export import FORMATS, MAX_OPSET, MIN_OPSET, OPSET, export_checkpoint, format_of
-from cgan_cli.families import ExportOptions
+from cgan_cli.families.options import FORMATS, MAX_OPSET, MIN_OPSET, OPSET, ExportOptions, format_of
+
+AsJson = json_option("A JSON object (path, format, family, weights, dtype, bytes, max_error).")
 
 
 @exits_cleanly
@@ -34,12 +35,12 @@ def export(
         bool, typer.Option("--image-stats", help="Batch norm from each image's own statistics (as translate).")
     ] = False,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset.", min=MIN_OPSET, max=MAX_OPSET)] = OPSET,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="A JSON object (path, format, family, weights, dtype, bytes, max_error).")
-    ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Write a trained generator for use outside cgan. The file is checked before it is put in place: it is
     run on random inputs and must match PyTorch's output (else an error and no file). Prints its path."""
+    from cgan_cli.export import export_checkpoint
+
     fmt = format_of(out_file, fmt)
     options = ExportOptions(ema=not no_ema, direction=direction, image_stats=image_stats)
     result = export_checkpoint(checkpoint, fmt, out_file, options, fp16, opset)

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
-import torch
 import typer
 
-from cgan_cli.checkpoint import load_checkpoint, read_metadata
-from cgan_cli.cli.common import DEVICE_HELP, Precision, default_threads, exits_cleanly, output_ext
+from cgan_cli.cli.common import (
+    Device,
+    Ext,
+    Precision,
+    default_threads,
+    exits_cleanly,
+    json_option,
+    output_ext,
+    threads_option,
+)
+from cgan_cli.config.choices import DIRECTIONS
 from cgan_cli.console import error, info, out
-from cgan_cli.data.inputs import expand_inputs
-from cgan_cli.device import resolve_device, set_precision
 from cgan_cli.errors import CganError, ExitCode, UsageError
-from cgan_cli.families import TranslateOptions, family_class
-from cgan_cli.translation import TranslationRun, plan_outputs
+from cgan_cli.families import TranslateOptions
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:
@@ -41,6 +45,10 @@ def parse_sets(values: list[str]) -> tuple[tuple[str, float], ...]:
             raise UsageError(f"--set {text!r}: expected ATTR=0 or ATTR=1")
         pairs.append((name.strip(), float(value)))
     return tuple(pairs)
+
+
+Threads = threads_option("Decode/encode threads.")
+AsJson = json_option("One JSON object per output on stdout instead of a path.")
 
 
 @exits_cleanly
@@ -82,7 +90,7 @@ def translate(
         str | None,
         typer.Option("--from", help="StarGAN multi-label: the attributes inputs have (A,B); default: D's guess."),
     ] = None,
-    ext: Annotated[str, typer.Option("--ext", help="Output format: png, jpg or webp.")] = "png",
+    ext: Ext = "png",
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave outputs that already exist alone.")
     ] = False,
@@ -90,8 +98,8 @@ def translate(
         int,
         typer.Option("--batch-size", "-b", help="Images per forward pass (same-size images batch together).", min=1),
     ] = 8,
-    workers: Annotated[int, typer.Option("--workers", help="Decode/encode threads.", min=1)] = default_threads(),
-    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
+    workers: Threads = default_threads(),
+    device: Device = "auto",
     gpu_decode: Annotated[
         bool | None,
         typer.Option(
@@ -103,52 +111,26 @@ def translate(
     ] = None,
     precision: Precision = "auto",
     seed: Annotated[int, typer.Option("--seed", help="Seed for --dropout noise.")] = 0,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object per output on stdout instead of a path.")
-    ] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Translate images with a trained generator. Prints each written path on stdout, in input order;
     a bad input is named on stderr, the others still translate, and the exit status is 1."""
-    ext = output_ext(ext)
-    if direction is not None and direction not in ("AtoB", "BtoA"):
-        raise UsageError(f"--direction must be AtoB or BtoA (got {direction!r})")
-    target_size = parse_size(size)
-    meta = read_metadata(checkpoint)
-    cls = family_class(meta.get("family", "?"), checkpoint)
-    set_precision(precision)
-    dev = resolve_device(device)
-    if gpu_decode and dev.type != "cuda":
-        raise UsageError(f"--gpu-decode needs a CUDA --device (the device is {dev})")
-    ckpt = load_checkpoint(checkpoint, groups=cls.inference_groups())
-    options = TranslateOptions(dropout, image_stats, direction, None, parse_sets(sets or []), source)
-    targets: list[str | None] = list(dict.fromkeys(to or [None]))
-    if "all" in targets:
-        targets = list(cls.targets(ckpt)) or [None]
-    # one --to writes into --out; several (or all) write one subfolder per domain
-    runs = [(cls.translator(ckpt, dev, replace(options, target=t)), out_dir / t if len(targets) > 1 else out_dir)
-            for t in targets]  # fmt: skip
-    torch.manual_seed(seed)
+    from cgan_cli.data.inputs import expand_inputs
+    from cgan_cli.translation import TranslateSettings, Translation
 
+    if direction is not None and direction not in DIRECTIONS:
+        raise UsageError(f"--direction must be AtoB or BtoA (got {direction!r})")
+    settings = TranslateSettings(out_dir, output_ext(ext), parse_size(size), aligned, batch_size, workers, device,
+                                 gpu_decode, precision, seed, skip_existing, tuple(to or ()))  # fmt: skip
+    options = TranslateOptions(dropout, image_stats, direction, None, parse_sets(sets or []), source)
+    translation = Translation(checkpoint, options, settings)
     items, problems = expand_inputs(inputs)
     for problem in problems:
         error(problem)
     if not items:
         raise CganError("no input images")
     failed, written, skipped = len(problems), 0, 0
-    results = (
-        result
-        for translator, folder in runs
-        for result in TranslationRun(
-            translator,
-            dev,
-            size=target_size,
-            aligned=aligned,
-            batch_size=batch_size,
-            workers=workers,
-            gpu_decode=dev.type == "cuda" if gpu_decode is None else gpu_decode,
-        ).run(plan_outputs(items, folder, ext), skip_existing)
-    )
-    for result in results:
+    for result in translation.results(items):
         if result.skipped:
             skipped += 1
         elif result.error:
@@ -156,11 +138,8 @@ def translate(
             error(result.error)
         else:
             written += 1
-            out(
-                json.dumps({"input": str(result.item.path), "output": str(result.output)})
-                if as_json
-                else str(result.output)
-            )
+            out(json.dumps({"input": str(result.item.path), "output": str(result.output)}) if as_json
+                else str(result.output))  # fmt: skip
     info(f"translated {written}, skipped {skipped}, failed {failed}")
     if failed:
         raise typer.Exit(int(ExitCode.FAILURE))

@@ -20,8 +20,6 @@ from cgan_cli.data.io import image_size, read_image, to_tensor
 from cgan_cli.data.transforms import VIEW, DeviceCrop, Preprocess
 from cgan_cli.errors import DataError
 
-DIRECTIONS = ("AtoB", "BtoA")
-
 
 @dataclass(frozen=True)
 class Pair:

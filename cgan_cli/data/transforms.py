@@ -15,8 +15,6 @@ from PIL import Image
 from cgan_cli.data.io import image_to_uint8_tensor, normalise
 from cgan_cli.device import memory_format, to_device
 
-PREPROCESS = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-
 
 @dataclass(frozen=True)
 class Preprocess:

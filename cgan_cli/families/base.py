@@ -1,8 +1,10 @@
-"""What a model family provides, and the registry that maps a checkpoint's family name to its code.
+"""What a model family provides: the `Family` base class, and the ready-to-run objects inference asks it for.
 
 A family owns its networks, optimizers, dataset and one training step; the shared `Trainer`
-(cgan_cli/trainer.py) owns everything around the step. Inference commands ask the family for a
-ready-to-run object (`translator`, later `sampler`, ...) built from a checkpoint alone.
+(cgan_cli/trainer.py) owns everything around the step. It is built with a `Runtime` (device, precision,
+compile), passed in rather than read from globals. Inference commands ask the family for a ready-to-run
+object (`translator`, `sampler`, ...) built from a checkpoint alone. The registry by name is in
+cgan_cli/families/__init__.py; the options each family offers are in cgan_cli/config/.
 """
 
 from __future__ import annotations
@@ -10,49 +12,23 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from cgan_cli.checkpoint import Checkpoint
-from cgan_cli.config import TrainConfig, from_dict, validate
-from cgan_cli.device import memory_format
+from cgan_cli.checkpoint import Checkpoint, load_checkpoint, read_metadata
+from cgan_cli.config import FamilySpec, TrainConfig, from_dict, validate
+from cgan_cli.device import Runtime, memory_format
 from cgan_cli.errors import CheckpointError
+from cgan_cli.families import family_class, family_spec
+from cgan_cli.families.options import ExportOptions, SampleOptions, TranslateOptions
 
-FAMILIES: dict[str, type[Family]] = {}
-
-
-def register(cls: type[Family]) -> type[Family]:
-    FAMILIES[cls.name] = cls
-    return cls
-
-
-def family_class(name: str, source: object = "checkpoint") -> type[Family]:
-    try:
-        return FAMILIES[name]
-    except KeyError:
-        known = ", ".join(sorted(FAMILIES))
-        raise CheckpointError(f"{source}: unknown model family {name!r} (this cgan knows {known})") from None
-
-
-def create(name: str, config: TrainConfig, device: torch.device, compile: bool = False) -> Family:
-    """Build a family for training by name (`timm.create_model` style)."""
-    return family_class(name)(config, device, compile)
-
-
-@dataclass(frozen=True)
-class TranslateOptions:
-    """What `cgan translate` lets a user choose; each family reads the fields that apply to it."""
-
-    dropout: bool = False  # keep pix2pix's dropout noise at inference
-    image_stats: bool = False  # batch norm from each image's own statistics (the reference's test.py)
-    direction: str | None = None  # which generator, for two-way families
-    target: str | None = None  # the domain to translate to (StarGAN --to)
-    sets: tuple[tuple[str, float], ...] = ()  # attribute values to set (StarGAN --set A=1)
-    source: str | None = None  # attributes the inputs have (StarGAN --from), instead of D's guess
+if TYPE_CHECKING:
+    from cgan_cli.families.graph import ExportGraph
 
 
 @dataclass
@@ -65,24 +41,6 @@ class Translator:
     multiple: int  # input sides must be multiples of this; callers pad and crop back
     aligned_half: str  # "left" or "right": which half of an A|B file is this network's input
     min_side: int = 1  # smaller inputs are padded up to this (instance norm needs a bottleneck above 1×1)
-
-
-def translation_graph(translator: Translator, side: int, weights: str, notes: dict[str, Any]) -> ExportGraph:
-    """An image-to-image translator (an nn.Module) as an export graph: one image batch in, one out."""
-    if not isinstance(translator.net, nn.Module):
-        raise TypeError("translation_graph needs a translator whose net is a module")
-    least = -(-translator.min_side // translator.multiple)
-    image = image_input("image", translator.in_channels, side, translator.multiple, least)
-    output = f"(N, {translator.out_channels}, H, W) in [-1, 1], the input's size"
-    return ExportGraph(translator.net, (image,), output, weights, notes)
-
-
-@dataclass(frozen=True)
-class SampleOptions:
-    """What `cgan sample`/`interp` let a user choose."""
-
-    ema: bool = True  # the EMA generator when the checkpoint has one
-    clip_weights: str = ""  # text-to-image: where the CLIP text encoder's weights are, if not where training found them
 
 
 @dataclass
@@ -129,81 +87,30 @@ class TextSampler:
     encoder: str  # the text encoder, described for logs and --json
 
 
-@dataclass(frozen=True)
-class ExportOptions:
-    """What `cgan export` lets a user choose; each family reads the fields that apply to it."""
-
-    ema: bool = True  # the EMA generator when the checkpoint has one
-    direction: str | None = None  # which generator, for two-way families
-    image_stats: bool = False  # batch norm from each image's own statistics
-
-
-@dataclass(frozen=True)
-class Axis:
-    """A dimension of an exported input that may vary: any size ≥ `least` that is a multiple of `multiple`."""
-
-    name: str
-    size: int  # in the example the graph is traced with (≥ 2 steps: exporters specialise sizes 0 and 1)
-    multiple: int = 1
-    least: int = 1  # in steps of `multiple`
-
-
-BATCH = Axis("batch", 2)
-
-
-@dataclass(frozen=True)
-class GraphInput:
-    """One named input of an exported generator, and what it must hold (written into the file's metadata)."""
-
-    name: str
-    shape: tuple[int | Axis, ...]
-    kind: str  # image: [-1, 1]; normal: N(0, 1); index: 0 … high-1; binary: 0/1; mask: True-prefixed; scalar
-    meaning: str
-    high: int = 0  # for kind "index"
-
-
-@dataclass
-class ExportGraph:
-    """A generator as a plain module of tensors in, images out, ready for ONNX or TorchScript."""
-
-    module: nn.Module  # forward(*inputs, in order) → (N, C, H, W) images in [-1, 1]
-    inputs: tuple[GraphInput, ...]
-    output: str  # what the output holds
-    weights: str  # which network's weights, e.g. "G_ema" or "G_B"
-    notes: dict[str, Any] = field(default_factory=dict)  # metadata: class names, text encoder, …
-
-
-LATENT = "latent codes, N(0, 1) (cgan's seed s: torch.randn(z_dim, generator=torch.Generator().manual_seed(s)))"
-
-
-def latent_inputs(z_dim: int, truncation: str) -> tuple[GraphInput, GraphInput]:
-    """z and ψ, the inputs every noise-driven generator's graph starts and ends with."""
-    return GraphInput("z", (BATCH, z_dim), "normal", LATENT), GraphInput("truncation", (1,), "scalar", truncation)
-
-
-def image_input(name: str, channels: int, side: int, multiple: int, least: int = 1) -> GraphInput:
-    """A batch of images whose sides may be any multiple of `multiple` (fully convolutional networks)."""
-    steps = max(2, least, -(-side // multiple))
-    h, w = (Axis(a, steps * multiple, multiple, least) for a in ("height", "width"))
-    sides = f"H and W multiples of {multiple}" + (f", at least {least * multiple}" if least > 1 else "")
-    return GraphInput(name, (BATCH, channels, h, w), "image", f"RGB/grey in [-1, 1] (pixel/127.5 - 1); {sides}")
-
-
 class Family(ABC):
+    spec: ClassVar[FamilySpec]  # a concrete family's registry entry: its name, summary, config and makes
     name: ClassVar[str]
     summary: ClassVar[str]
     Config: ClassVar[type[TrainConfig]]
-    makes: ClassVar[str] = "translations"  # or "samples", "text": what inference on a checkpoint produces
+    makes: ClassVar[str]
     export_choices: ClassVar[tuple[str, ...]] = ()  # ExportOptions fields beyond `ema` that apply
 
-    def __init__(self, config: TrainConfig, device: torch.device, compile: bool = False) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A family that declares its `spec` takes its name, summary, config and `makes` from it: one source."""
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            cls.name, cls.summary, cls.Config, cls.makes = spec.name, spec.summary, spec.Config, spec.makes
+
+    def __init__(self, config: TrainConfig, runtime: Runtime | torch.device) -> None:
         validate(config)
+        runtime = Runtime.of(runtime)
         torch.manual_seed(config.seed)  # network init, dropout and penalties all draw from here
-        if device.type == "cuda":
+        if runtime.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
         self.config = config
-        self.device = device
-        self.compile = compile
+        self.runtime = runtime
+        self.device = runtime.device
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.step = 0  # steps completed before the current one; the trainer keeps it
@@ -235,7 +142,7 @@ class Family(ABC):
         Gradient penalties (WGAN-GP, R1, MA-GP) differentiate D twice, which torch.compile's aot_autograd
         cannot: they call the eager net (`self.nets[name]`), which shares the compiled one's weights."""
         net = self.nets[name]
-        return torch.compile(net) if self.compile else net
+        return torch.compile(net) if self.runtime.compile else net
 
     def adam(self, name: str, params: Any, lr: float) -> torch.optim.Optimizer:
         fused = self.device.type == "cuda"
@@ -334,6 +241,24 @@ class Family(ABC):
     @classmethod
     def text_sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> TextSampler:
         raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint does not make images from text")
+
+
+GROUPS = ("none", "inference", "all")
+
+
+def open_checkpoint(path: Path, groups: str = "inference") -> tuple[type[Family], Checkpoint]:
+    """The one way commands open a checkpoint: the header read and verified once, the family's code found
+    from it, then the tensor groups asked for read and verified: "none" (the header: family, config, step),
+    "inference" (what the family's inference reads) or "all" (resume, inspection)."""
+    header = read_metadata(path)
+    cls = family_class(header.get("family", "?"), path)
+    wanted = {"none": (), "inference": cls.inference_groups(), "all": None}[groups]
+    return cls, load_checkpoint(path, wanted, header)
+
+
+def checkpoint_makes(path: Path) -> str:
+    """What a checkpoint's family makes at inference ("translations", "samples" or "text"), from its header."""
+    return family_spec(read_metadata(path).get("family", "?"), path).makes
 
 
 def load_net(net: nn.Module, ckpt: Checkpoint, name: str) -> None:

@@ -1,43 +1,16 @@
-"""Class-conditional GAN (Mirza & Osindero 2014) on the DCGAN backbone.
-
-G joins a learned class embedding to z (width = the number of classes by default, as
-eriklindernoren/PyTorch-GAN's cgan). D is conditioned by projection by default (Miyato & Koyama,
-ICLR 2018: logit + ⟨embed(y), Σ_spatial φ(x)⟩ on D's last features), or, with `--d-cond concat`, by
-one-hot label maps concatenated to the image. Fakes are drawn with the labels of the real batch, so
-classes appear as often as in the data. Everything else is DCGAN's (see `cgan train dcgan --help`).
+"""The class-conditional GAN family (Mirza & Osindero 2014): `LatentGAN` on a labelled folder, with G's class
+embedding and D's projection or concat conditioning. The options and defaults are in cgan_cli/config/cgan.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
-from cgan_cli.config import option
+from cgan_cli.config.cgan import SPEC, CGANConfig
 from cgan_cli.data.classes import LabelledImages, find_classes
-from cgan_cli.families.base import register
-from cgan_cli.families.dcgan import LatentConfig, LatentGAN
+from cgan_cli.families.latent import LatentGAN
 from cgan_cli.nn.dcgan import DCGANNetConfig
-
-D_CONDITIONING = ("projection", "concat")
-
-
-@dataclass
-class ClassConfig(LatentConfig):
-    """A labelled folder: one subfolder per class (the torchvision ImageFolder layout)."""
-
-    classes: str = option("", "Training images: one subfolder per class (ImageFolder layout).", required=True,
-                          path=True)  # fmt: skip
-
-    def data_root(self) -> Path:
-        return Path(self.classes)
-
-
-@dataclass
-class CGANConfig(ClassConfig):
-    d_cond: str = option("projection", "How D sees the class: projection (Miyato & Koyama) or concat label maps.",
-                         choices=D_CONDITIONING)  # fmt: skip
-    embed_dim: int = option(0, "Width of G's class embedding joined to z (0: the number of classes).", min=0)
 
 
 class ClassConditional(LatentGAN):
@@ -47,16 +20,13 @@ class ClassConditional(LatentGAN):
         return find_classes(root)
 
 
-@register
 class CGAN(ClassConditional):
-    name = "cgan"
-    summary = "Class-conditional GAN on the DCGAN backbone; projection discriminator by default."
-    Config = CGANConfig
+    spec = SPEC
     config: CGANConfig
 
     @classmethod
     def net_config(cls, config: CGANConfig) -> DCGANNetConfig:
         k = len(config.class_names)
-        return dataclasses.replace(
-            config.net(), num_classes=k, g_cond="embed", embed_dim=config.embed_dim or k, d_cond=config.d_cond
-        )
+        net = super().net_config(config)
+        return dataclasses.replace(net, num_classes=k, g_cond="embed", embed_dim=config.embed_dim or k,
+                                   d_cond=config.d_cond)  # fmt: skip

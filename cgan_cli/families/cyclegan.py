@@ -1,100 +1,60 @@
-"""CycleGAN (Zhu et al., ICCV 2017), following junyanz/pytorch-CycleGAN-and-pix2pix `cycle_gan_model.py`.
-
-G_A: A → B and G_B: B → A (ResNet, 9 blocks, ngf 64, instance norm, no dropout), D_A judges B-domain
-images and D_B A-domain images (70×70 PatchGAN, ndf 64, instance norm). Losses: LSGAN, cycle
-consistency λ_A = λ_B = 10, identity 0.5·λ (G_A(B) ≈ B, G_B(A) ≈ A). Each D sees fakes through an
-image pool of 50 and its loss is halved. One Adam for both generators and one for both
-discriminators: lr 2e-4, betas (0.5, 0.999), batch 1, 100 epochs + 100 of linear decay, load 286 →
-random crop 256 with flips, N(0, 0.02) init. Step order as the reference: G first (with both Ds
-frozen), then both Ds.
+"""CycleGAN's networks, training step and inference (Zhu et al., ICCV 2017), following
+junyanz/pytorch-CycleGAN-and-pix2pix `cycle_gan_model.py`: G first (both Ds frozen: GAN, cycle and identity
+losses), then both Ds on real images and pooled fakes. The options and the paper's defaults are in
+cgan_cli/config/cyclegan.py.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from cgan_cli.checkpoint import Checkpoint
-from cgan_cli.config import option
+from cgan_cli.config.choices import DIRECTIONS
+from cgan_cli.config.cyclegan import SPEC, CycleGANConfig
 from cgan_cli.data.grid import grid
 from cgan_cli.data.unpaired import Domains, UnpairedDataset, find_domains, load_domain_image
-from cgan_cli.device import autocast
+from cgan_cli.device import Runtime
 from cgan_cli.errors import DataError, UsageError
-from cgan_cli.families.base import (
-    ExportGraph,
-    ExportOptions,
-    Family,
-    TranslateOptions,
-    Translator,
-    load_net,
-    register,
-    translation_graph,
+from cgan_cli.families.base import Family, Translator, load_net
+from cgan_cli.families.graph import ExportGraph, translation_graph
+from cgan_cli.families.image_translation import (
+    build_generator,
+    gan_loss,
+    generator_config,
+    patchgan_config,
+    preprocessing,
 )
-from cgan_cli.families.image_translation import LOSSES, ImageTranslationConfig, build_generator
+from cgan_cli.families.options import ExportOptions, TranslateOptions
 from cgan_cli.nn.losses import gradient_penalty
-from cgan_cli.nn.norm import NORMS, per_image_batch_norm
+from cgan_cli.nn.norm import per_image_batch_norm
 from cgan_cli.nn.patchgan import patchgan
 from cgan_cli.nn.pool import ImagePool
 
 VALIDATION_IMAGES = 4
-DIRECTIONS = ("AtoB", "BtoA")
 
 
-@dataclass
-class CycleGANConfig(ImageTranslationConfig):
-    unpaired: str = option("", "Unpaired dataset: DIR/trainA and DIR/trainB (testA/testB for samples).", path=True)
-    domain_a: str = option("", "Domain A folder (instead of --unpaired).", path=True)
-    domain_b: str = option("", "Domain B folder (instead of --unpaired).", path=True)
-    net_g: str = option("resnet_9blocks", "Generator: resnet_Nblocks, or a U-Net with log2(size) downsamplings.",
-                        choices=ImageTranslationConfig.__dataclass_fields__["net_g"].metadata["choices"])  # fmt: skip
-    norm: str = option("instance", "Normalisation layers.", choices=NORMS)
-    dropout: bool = option(False, "Dropout 0.5 in the generator's residual blocks.")
-    loss: str = option("lsgan", "GAN loss (the reference's names: vanilla is BCE, non-saturating).", choices=LOSSES)
-    lambda_a: float = option(10.0, "Weight of the A → B → A cycle loss.", min=0.0)
-    lambda_b: float = option(10.0, "Weight of the B → A → B cycle loss.", min=0.0)
-    lambda_identity: float = option(0.5, "Identity loss weight, relative to the cycle weights (0: off).", min=0.0)
-    pool_size: int = option(50, "Fakes kept per discriminator's image pool (0: no pool).", min=0)
-
-    def check(self) -> None:
-        super().check()
-        if not self.unpaired and not (self.domain_a and self.domain_b):
-            raise UsageError("give --unpaired DIR (with trainA/ and trainB/) or both --domain-a and --domain-b")
-        if self.lambda_identity > 0 and self.input_nc != self.output_nc:
-            raise UsageError("--lambda-identity needs --input-nc equal to --output-nc (G_A(B) must look like B)")
-
-    def find(self, split: str = "train") -> Domains:
-        explicit = self.domain_a or self.domain_b
-        return find_domains(
-            Path(self.unpaired) if self.unpaired and not explicit else None,
-            Path(self.domain_a) if explicit else None,
-            Path(self.domain_b) if explicit else None,
-            split,
-        )
 
 
-@register
 class CycleGAN(Family):
-    name = "cyclegan"
-    summary = "Unpaired image-to-image translation (Zhu et al. 2017): two ResNet generators, cycle loss."
+    spec = SPEC
     export_choices = ("direction", "image_stats")
-    Config = CycleGANConfig
     config: CycleGANConfig
 
-    def __init__(self, config: CycleGANConfig, device: torch.device, compile: bool = False) -> None:
-        super().__init__(config, device, compile)
+    def __init__(self, config: CycleGANConfig, runtime: Runtime | torch.device) -> None:
+        super().__init__(config, runtime)
         a, b = config.input_nc, config.output_nc
-        self.G_A = self.add_net("G_A", build_generator(config.generator(a, b)))
-        self.G_B = self.add_net("G_B", build_generator(config.generator(b, a)))
-        self.D_A = self.add_net("D_A", patchgan(config.patchgan(b)))  # real B vs G_A(A)
-        self.D_B = self.add_net("D_B", patchgan(config.patchgan(a)))  # real A vs G_B(B)
+        self.G_A = self.add_net("G_A", build_generator(generator_config(config, a, b)))
+        self.G_B = self.add_net("G_B", build_generator(generator_config(config, b, a)))
+        self.D_A = self.add_net("D_A", patchgan(patchgan_config(config, b)))  # real B vs G_A(A)
+        self.D_B = self.add_net("D_B", patchgan(patchgan_config(config, a)))  # real A vs G_B(B)
         self.opt_G = self.adam("G", itertools.chain(self.G_A.parameters(), self.G_B.parameters()), config.lr)
         self.opt_D = self.adam("D", itertools.chain(self.D_A.parameters(), self.D_B.parameters()), config.lr)
         self.run = {name: self.runner(name) for name in self.nets}
-        self.gan_loss = config.gan_loss()
+        self.gan_loss = gan_loss(config)
         self.pool_a = ImagePool(config.pool_size, config.seed)  # fakes of domain A (G_B's), for D_B
         self.pool_b = ImagePool(config.pool_size, config.seed + 1)  # fakes of domain B (G_A's), for D_A
         self._domains: Domains | None = None
@@ -102,20 +62,20 @@ class CycleGAN(Family):
     # --- data -------------------------------------------------------------------------------
     def domains(self) -> Domains:
         if self._domains is None:
-            self._domains = self.config.find("train")
+            self._domains = find(self.config, "train")
         return self._domains
 
     def dataset(self) -> UnpairedDataset:
         cfg = self.config
-        return UnpairedDataset(self.domains(), cfg.preprocessing(), cfg.input_nc, cfg.output_nc)
+        return UnpairedDataset(self.domains(), preprocessing(cfg), cfg.input_nc, cfg.output_nc)
 
     def validation_batch(self) -> dict[str, torch.Tensor]:
         cfg = self.config
         try:
-            domains = cfg.find("test") if cfg.unpaired and not cfg.domain_a else self.domains()
+            domains = find(cfg, "test") if cfg.unpaired and not cfg.domain_a else self.domains()
         except DataError:  # no testA/testB: show training images
             domains = self.domains()
-        prep = cfg.preprocessing()
+        prep = preprocessing(cfg)
         a = [load_domain_image(p, cfg.input_nc, prep, None) for p in domains.a[:VALIDATION_IMAGES]]
         b = [load_domain_image(p, cfg.output_nc, prep, None) for p in domains.b[:VALIDATION_IMAGES]]
         a, b = [t for t in a if t.shape == a[0].shape], [t for t in b if t.shape == b[0].shape]
@@ -140,7 +100,7 @@ class CycleGAN(Family):
         for D in (self.D_A, self.D_B):
             D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
-        with autocast(self.device):
+        with self.runtime.autocast():
             fake_b = run["G_A"](real_a)  # G_A(A)
             rec_a = run["G_B"](fake_b)  # G_B(G_A(A))
             fake_a = run["G_B"](real_b)  # G_B(B)
@@ -153,7 +113,7 @@ class CycleGAN(Family):
         losses = {"G_A": loss_g_a.detach(), "G_B": loss_g_b.detach(), "cycle_A": loss_cycle_a.detach(),
                   "cycle_B": loss_cycle_b.detach()}  # fmt: skip
         if cfg.lambda_identity > 0:
-            with autocast(self.device):
+            with self.runtime.autocast():
                 idt_a = run["G_A"](real_b)  # G_A should leave B-domain images alone
                 idt_b = run["G_B"](real_a)
             loss_idt_a = F.l1_loss(idt_a.float(), real_b.float()) * cfg.lambda_b * cfg.lambda_identity
@@ -167,7 +127,7 @@ class CycleGAN(Family):
         for D in (self.D_A, self.D_B):
             D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        with autocast(self.device):
+        with self.runtime.autocast():
             loss_d_a = self.discriminator_loss("D_A", real_b, self.pool_b.query(fake_b))
             loss_d_b = self.discriminator_loss("D_B", real_a, self.pool_a.query(fake_a))
         (loss_d_a + loss_d_b).backward()
@@ -180,7 +140,7 @@ class CycleGAN(Family):
         """Rows of A, G_A(A), G_B(G_A(A)), B, G_B(B), G_A(G_B(B))."""
         self.train_mode(False)
         try:
-            with autocast(self.device):
+            with self.runtime.autocast():
                 a, b = batch["A"], batch["B"]
                 fake_b, fake_a = self.G_A(a), self.G_B(b)
                 rec_a, rec_b = self.G_B(fake_b), self.G_A(fake_a)
@@ -214,7 +174,7 @@ class CycleGAN(Family):
             raise UsageError(f"--direction must be AtoB or BtoA for a cyclegan checkpoint (got {direction!r})")
         a, b = cfg.input_nc, cfg.output_nc
         src, dst, name = (a, b, "G_A") if direction == "AtoB" else (b, a, "G_B")
-        net = build_generator(cfg.generator(src, dst))
+        net = build_generator(generator_config(cfg, src, dst))
         load_net(net, ckpt, name)
         net.eval()
         if options.image_stats:
@@ -231,3 +191,14 @@ class CycleGAN(Family):
         weights = "G_A" if direction == "AtoB" else "G_B"
         notes = {"direction": direction, "image_stats": options.image_stats}
         return translation_graph(translator, cls.config_from(ckpt).crop_size, weights, notes)
+
+
+def find(cfg: CycleGANConfig, split: str = "train") -> Domains:
+    """The two domains' files: --domain-a/--domain-b, or DIR/trainA and DIR/trainB (testA/testB)."""
+    explicit = cfg.domain_a or cfg.domain_b
+    return find_domains(
+        Path(cfg.unpaired) if cfg.unpaired and not explicit else None,
+        Path(cfg.domain_a) if explicit else None,
+        Path(cfg.domain_b) if explicit else None,
+        split,
+    )

@@ -1,80 +1,44 @@
-"""Text-to-image GAN with DF-GAN's networks and loss (Tao et al., CVPR 2022; tobran/DF-GAN), or Reed et
-al.'s GAN-CLS/GAN-INT objective (ICML 2016) with `--loss gancls`, conditioned on a frozen CLIP text
-encoder's sentence embedding instead of the papers' own text encoders.
-
-Defaults are DF-GAN's: nf 32, z 100, one-stage G of fusion blocks, 64×64 here (the paper trains
-256×256; `--image-size 256` on a GPU), random horizontal flips (DF-GAN also random-crops from a 76/64
-larger resize; here images are resized and centre-cropped), batch 32, Adam betas (0.0, 0.9), lr G 1e-4
-and D 4e-4, constant rate, and the hinge loss over (real, matching text), (fake, text) and (real,
-mismatched text: the batch shifted by one), the last two weighted ½, plus the matching-aware gradient
-penalty (weight 2, power 6) on real images with their text. G minimises −D(fake, text).
-
-`--loss gancls` is Reed et al.'s matching-aware BCE loss: D scores (real, right) real and (real, wrong)
-and (fake, right) fake, the last two halved; G's non-saturating loss adds fakes made from the midpoint of
-two captions' embeddings (GAN-INT, β = ½), which D never sees as real. MA-GP is DF-GAN's and is not used
-with it.
+"""The DF-GAN / GAN-CLS text-to-image family's training step and export graph (Tao et al., CVPR 2022; Reed
+et al., ICML 2016): hinge loss with MA-GP, or matching-aware BCE with GAN-INT. The options and the papers'
+defaults are in cgan_cli/config/gancls.py; captions and the CLIP encoder are TextGAN's (text_to_image.py).
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cgan_cli.config import option
-from cgan_cli.device import autocast
-from cgan_cli.families.base import BATCH, GraphInput, register
-from cgan_cli.families.text_to_image import TextConfig, TextGAN
+from cgan_cli.config.gancls import SPEC, GANCLSConfig
+from cgan_cli.device import Runtime
+from cgan_cli.families.graph import BATCH, GraphInput
+from cgan_cli.families.text_to_image import TextGAN
 from cgan_cli.nn.dfgan import DFGANDiscriminator, DFGANGenerator, DFGANNetConfig
 from cgan_cli.nn.ema import warmed_up
 from cgan_cli.nn.losses import matching_aware_gp
 from cgan_cli.text.clip import TextFeatures
 
-LOSSES = ("hinge", "gancls")
 
-
-@dataclass
-class GANCLSConfig(TextConfig):
-    ngf: int = option(32, "Generator width (DF-GAN's nf): 8·ngf channels at 4×4.", min=1)
-    ndf: int = option(32, "Discriminator width of the first layer.", min=1)
-    loss: str = option("hinge", "hinge: DF-GAN's loss with MA-GP; gancls: Reed et al.'s BCE with GAN-INT.",
-                       choices=LOSSES)  # fmt: skip
-    magp: float = option(2.0, "Matching-aware gradient penalty weight (hinge loss; 0: off).", min=0.0)
-    magp_power: float = option(6.0, "MA-GP power p in E[‖∇‖^p].", min=1.0)
-    lr: float = option(1e-4, "Generator learning rate.", min=0.0)
-    lr_d: float = option(4e-4, "Discriminator learning rate.", min=0.0)
-    beta1: float = option(0.0, "Adam beta1.", min=0.0, max=1.0)
-    beta2: float = option(0.9, "Adam beta2.", min=0.0, max=1.0)
-    batch_size: int = option(32, "Images per step.", min=1)
-    epochs: int = option(600, "Epochs at the initial learning rate.", min=0)
-    epochs_decay: int = option(0, "Epochs over which the learning rate decays linearly to zero.", min=0)
-    flip: bool = option(True, "Random horizontal flips of the training images (DF-GAN's RandomHorizontalFlip).")
-
-    def net(self) -> DFGANNetConfig:
-        encoder = self.text_encoder or {}
-        return DFGANNetConfig(
-            image_size=self.image_size,
-            z_dim=self.z_dim,
-            cond_dim=int(encoder.get("embed_dim", 0)),
-            ngf=self.ngf,
-            ndf=self.ndf,
-        )
-
-
-@register
 class GANCLS(TextGAN):
-    name = "gancls"
-    summary = "Text-to-image with DF-GAN's one-stage generator and matching-aware hinge loss (or GAN-CLS)."
+    spec = SPEC
     Generator = DFGANGenerator
-    Config = GANCLSConfig
     config: GANCLSConfig
     reads_tokens = False  # DF-GAN reads the sentence vector only
 
-    def __init__(self, config: GANCLSConfig, device: torch.device, compile: bool = False) -> None:
-        super().__init__(config, device, compile)
-        net = self.config.net()
+    @classmethod
+    def net_config(cls, config: GANCLSConfig) -> DFGANNetConfig:
+        encoder = config.text_encoder or {}
+        return DFGANNetConfig(
+            image_size=config.image_size,
+            z_dim=config.z_dim,
+            cond_dim=int(encoder.get("embed_dim", 0)),
+            ngf=config.ngf,
+            ndf=config.ndf,
+        )
+
+    def __init__(self, config: GANCLSConfig, runtime: Runtime | torch.device) -> None:
+        super().__init__(config, runtime)
+        net = self.net_config(self.config)
         self.G = self.add_net("G", DFGANGenerator(net))
         self.D = self.add_net("D", DFGANDiscriminator(net))
         self.ema = self.with_ema(self.G)
@@ -90,7 +54,7 @@ class GANCLS(TextGAN):
 
     @classmethod
     def text_inputs(cls, cfg: GANCLSConfig) -> tuple[GraphInput, ...]:
-        width = cfg.net().cond_dim
+        width = cls.net_config(cfg).cond_dim
         meaning = "the prompt's pooled CLIP text embedding (open_clip encode_text, not normalised)"
         return (GraphInput("text_embedding", (BATCH, width), "normal", meaning),)
 
@@ -115,7 +79,7 @@ class GANCLS(TextGAN):
         right = self.text_of(captions).pooled  # (N, E)
         wrong = self.text_of(self.table.mismatched(captions)).pooled
         z = torch.randn(real.shape[0], cfg.z_dim, device=self.device)
-        with autocast(self.device):
+        with self.runtime.autocast():
             fake = self.run_G(z, right)  # (N, 3, S, S)
 
         # D: (real, right) → real; (real, wrong) and (fake, right) → fake, each weighted ½
@@ -125,7 +89,7 @@ class GANCLS(TextGAN):
         if gp_on:
             real = real.detach().requires_grad_(True)
             right = right.detach().requires_grad_(True)
-        with autocast(self.device):
+        with self.runtime.autocast():
             out_real, out_wrong, out_fake = self.d_logits(real, right, wrong, fake.detach())
         if cfg.loss == "hinge":
             d_real = F.relu(1 - out_real.float()).mean()
@@ -148,7 +112,7 @@ class GANCLS(TextGAN):
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         right = right.detach()
-        with autocast(self.device):
+        with self.runtime.autocast():
             out = self.run_D(self.augment(fake), right).float()
             if cfg.loss == "hinge":
                 loss_g = -out.mean()

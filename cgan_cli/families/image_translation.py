@@ -1,74 +1,37 @@
-"""What pix2pix and CycleGAN share: the reference's generator/discriminator/preprocessing options
-(junyanz/pytorch-CycleGAN-and-pix2pix `base_options.py`/`train_options.py`) in one config base, and
-building the generator a `--net-g` name selects (U-Net or ResNet)."""
+"""What pix2pix and CycleGAN build from their shared options (cgan_cli/config/image_translation.py): the
+generator a `--net-g` name selects (U-Net or ResNet), the PatchGAN, the preprocessing and the GAN loss."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import nn
 
-from cgan_cli.config import TrainConfig, option
-from cgan_cli.data.transforms import PREPROCESS, Preprocess
-from cgan_cli.errors import UsageError
+from cgan_cli.config.choices import RESNET_BLOCKS, UNET_SIZES
+from cgan_cli.config.image_translation import ImageTranslationConfig
+from cgan_cli.data.transforms import Preprocess
 from cgan_cli.nn.losses import GANLoss
-from cgan_cli.nn.norm import NORMS
 from cgan_cli.nn.patchgan import PatchGANConfig
-from cgan_cli.nn.resnet import RESNET_BLOCKS, ResNetConfig, ResnetGenerator
-from cgan_cli.nn.unet import UNET_SIZES, UNetConfig, UNetGenerator
-
-NET_D = ("basic", "n_layers", "pixel")
-LOSSES = ("vanilla", "lsgan", "hinge", "wgangp")  # the reference's gan_mode names
-GENERATORS = tuple(RESNET_BLOCKS) + tuple(UNET_SIZES)
+from cgan_cli.nn.resnet import ResNetConfig, ResnetGenerator
+from cgan_cli.nn.unet import UNetConfig, UNetGenerator
 
 
-@dataclass
-class ImageTranslationConfig(TrainConfig):
-    input_nc: int = option(3, "Input channels (1 or 3).", min=1, max=3)
-    output_nc: int = option(3, "Output channels (1 or 3).", min=1, max=3)
-    net_g: str = option("unet_256", "Generator: resnet_Nblocks, or a U-Net with log2(size) downsamplings.",
-                        choices=GENERATORS)  # fmt: skip
-    net_d: str = option("basic", "Discriminator: basic (70×70 PatchGAN), n_layers, pixel (1×1).", choices=NET_D)
-    n_layers_d: int = option(3, "Conv layers of the n_layers discriminator.", min=1, max=8)
-    ngf: int = option(64, "Generator filters in the last conv layer.", min=1)
-    ndf: int = option(64, "Discriminator filters in the first conv layer.", min=1)
-    norm: str = option("batch", "Normalisation layers.", choices=NORMS)
-    dropout: bool = option(True, "Dropout 0.5 in the generator (pix2pix's noise).")
-    loss: str = option("vanilla", "GAN loss (the reference's names: vanilla is BCE, non-saturating).", choices=LOSSES)
-    lambda_gp: float = option(10.0, "Gradient-penalty weight (with --loss wgangp).", min=0.0)
-    preprocess: str = option("resize_and_crop", "Training-time resizing and cropping.", choices=PREPROCESS)
-    load_size: int = option(286, "Resize to this size (width for scale_width) before cropping.", min=1)
-    crop_size: int = option(256, "Random crop size.", min=1)
-    flip: bool = option(True, "Random horizontal flips (the same on both images of a pair).")
-
-    def generator(self, in_channels: int, out_channels: int) -> UNetConfig | ResNetConfig:
-        if self.net_g in RESNET_BLOCKS:
-            return ResNetConfig(in_channels, out_channels, self.ngf, RESNET_BLOCKS[self.net_g], self.norm, self.dropout)
-        return UNetConfig(in_channels, out_channels, self.ngf, UNET_SIZES[self.net_g], self.norm, self.dropout)
-
-    def patchgan(self, in_channels: int) -> PatchGANConfig:
-        layers = {"basic": 3, "n_layers": self.n_layers_d, "pixel": 0}[self.net_d]
-        return PatchGANConfig(in_channels, self.ndf, layers, self.norm)
-
-    def preprocessing(self) -> Preprocess:
-        return Preprocess(self.preprocess, self.load_size, self.crop_size, self.flip, self.multiple)
-
-    @property
-    def multiple(self) -> int:
-        return self.generator(self.input_nc, self.output_nc).multiple
-
-    def gan_loss(self) -> GANLoss:
-        return GANLoss("nonsat" if self.loss == "vanilla" else self.loss)
-
-    def check(self) -> None:
-        for flag, nc in (("--input-nc", self.input_nc), ("--output-nc", self.output_nc)):
-            if nc not in (1, 3):
-                raise UsageError(f"{flag} must be 1 or 3 (got {nc})")
-        if "crop" in self.preprocess and self.crop_size % self.multiple:
-            raise UsageError(
-                f"--crop-size {self.crop_size} must be a multiple of {self.multiple} for --net-g {self.net_g}"
-            )
+def generator_config(cfg: ImageTranslationConfig, in_channels: int, out_channels: int) -> UNetConfig | ResNetConfig:
+    if cfg.net_g in RESNET_BLOCKS:
+        return ResNetConfig(in_channels, out_channels, cfg.ngf, RESNET_BLOCKS[cfg.net_g], cfg.norm, cfg.dropout)
+    return UNetConfig(in_channels, out_channels, cfg.ngf, UNET_SIZES[cfg.net_g], cfg.norm, cfg.dropout)
 
 
 def build_generator(cfg: UNetConfig | ResNetConfig) -> nn.Module:
     return ResnetGenerator(cfg) if isinstance(cfg, ResNetConfig) else UNetGenerator(cfg)
+
+
+def patchgan_config(cfg: ImageTranslationConfig, in_channels: int) -> PatchGANConfig:
+    layers = {"basic": 3, "n_layers": cfg.n_layers_d, "pixel": 0}[cfg.net_d]
+    return PatchGANConfig(in_channels, cfg.ndf, layers, cfg.norm)
+
+
+def preprocessing(cfg: ImageTranslationConfig) -> Preprocess:
+    return Preprocess(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip, cfg.multiple)
+
+
+def gan_loss(cfg: ImageTranslationConfig) -> GANLoss:
+    return GANLoss("nonsat" if cfg.loss == "vanilla" else cfg.loss)

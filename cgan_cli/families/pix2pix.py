@@ -1,15 +1,10 @@
-"""Pix2Pix (Isola et al., CVPR 2017), following junyanz/pytorch-CycleGAN-and-pix2pix `pix2pix_model.py`.
-
-Defaults are the paper's and the reference's: U-Net-256 generator (ngf 64, batch norm, dropout 0.5),
-70×70 PatchGAN discriminator (ndf 64, 3 layers) that sees input and output concatenated, vanilla GAN
-loss, λ_L1 = 100, Adam lr 2e-4 with betas (0.5, 0.999), batch 1, 100 epochs at the initial rate
-then 100 of linear decay, load 286 → random crop 256 with flips, N(0, 0.02) init. The discriminator
-loss is halved, as in the reference, to slow D relative to G.
+"""Pix2Pix's networks, training step and inference (Isola et al., CVPR 2017), following
+junyanz/pytorch-CycleGAN-and-pix2pix `pix2pix_model.py`: G makes B from A; D judges (A, B) pairs, its loss
+halved; G adds λ·L1 to the target. The options and the paper's defaults are in cgan_cli/config/pix2pix.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,60 +12,44 @@ import torch.nn.functional as F
 from torch import nn
 
 from cgan_cli.checkpoint import Checkpoint
-from cgan_cli.config import option
+from cgan_cli.config.pix2pix import SPEC, Pix2PixConfig
 from cgan_cli.data.grid import grid
 from cgan_cli.data.io import to_tensor
-from cgan_cli.data.paired import DIRECTIONS, PairedDataset, find_pairs, load_pair
-from cgan_cli.device import autocast
+from cgan_cli.data.paired import PairedDataset, find_pairs, load_pair
+from cgan_cli.device import Runtime
 from cgan_cli.errors import UsageError
-from cgan_cli.families.base import (
-    ExportGraph,
-    ExportOptions,
-    Family,
-    TranslateOptions,
-    Translator,
-    load_net,
-    register,
-    translation_graph,
+from cgan_cli.families.base import Family, Translator, load_net
+from cgan_cli.families.graph import ExportGraph, translation_graph
+from cgan_cli.families.image_translation import (
+    build_generator,
+    gan_loss,
+    generator_config,
+    patchgan_config,
+    preprocessing,
 )
-from cgan_cli.families.image_translation import ImageTranslationConfig, build_generator
+from cgan_cli.families.options import ExportOptions, TranslateOptions
 from cgan_cli.nn.losses import gradient_penalty
 from cgan_cli.nn.norm import per_image_batch_norm
 from cgan_cli.nn.patchgan import patchgan
-from cgan_cli.nn.resnet import ResNetConfig
-from cgan_cli.nn.unet import UNetConfig
 
 VALIDATION_IMAGES = 4
 
 
-@dataclass
-class Pix2PixConfig(ImageTranslationConfig):
-    paired: str = option(
-        "", "Paired dataset: aligned A|B files (DIR/train or DIR itself), or DIR/A + DIR/B.", required=True, path=True
-    )
-    direction: str = option("AtoB", "AtoB: learn A → B; BtoA: learn B → A.", choices=DIRECTIONS)
-    lambda_l1: float = option(100.0, "Weight of the L1 loss between output and target.", min=0.0)
-
-    def unet(self) -> UNetConfig | ResNetConfig:
-        return self.generator(self.input_nc, self.output_nc)
 
 
-@register
 class Pix2Pix(Family):
-    name = "pix2pix"
-    summary = "Paired image-to-image translation (Isola et al. 2017): U-Net + PatchGAN."
+    spec = SPEC
     export_choices = ("direction", "image_stats")
-    Config = Pix2PixConfig
     config: Pix2PixConfig
 
-    def __init__(self, config: Pix2PixConfig, device: torch.device, compile: bool = False) -> None:
-        super().__init__(config, device, compile)
-        self.G = self.add_net("G", build_generator(config.unet()))
-        self.D = self.add_net("D", patchgan(config.patchgan(config.input_nc + config.output_nc)))
+    def __init__(self, config: Pix2PixConfig, runtime: Runtime | torch.device) -> None:
+        super().__init__(config, runtime)
+        self.G = self.add_net("G", build_generator(generator_config(config, config.input_nc, config.output_nc)))
+        self.D = self.add_net("D", patchgan(patchgan_config(config, config.input_nc + config.output_nc)))
         self.opt_G = self.adam("G", self.G.parameters(), config.lr)
         self.opt_D = self.adam("D", self.D.parameters(), config.lr)
         self.run_G, self.run_D = self.runner("G"), self.runner("D")
-        self.gan_loss = config.gan_loss()
+        self.gan_loss = gan_loss(config)
         self._pairs = None
 
     # --- data -------------------------------------------------------------------------------
@@ -81,7 +60,7 @@ class Pix2Pix(Family):
 
     def dataset(self) -> PairedDataset:
         cfg = self.config
-        return PairedDataset(self.pairs(), cfg.direction, cfg.preprocessing(), cfg.input_nc, cfg.output_nc)
+        return PairedDataset(self.pairs(), cfg.direction, preprocessing(cfg), cfg.input_nc, cfg.output_nc)
 
     def validation_batch(self) -> dict[str, torch.Tensor]:
         cfg, root = self.config, Path(self.config.paired)
@@ -91,7 +70,7 @@ class Pix2Pix(Family):
                 pairs = find_pairs(root, split)
                 break
         pairs = (pairs or self.pairs())[:VALIDATION_IMAGES]
-        prep = cfg.preprocessing()
+        prep = preprocessing(cfg)
         inputs, targets = [], []
         for pair in pairs:
             src, dst = load_pair(pair, cfg.direction, cfg.input_nc, cfg.output_nc)
@@ -106,13 +85,13 @@ class Pix2Pix(Family):
     # --- training ---------------------------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         real_a, real_b = batch["input"], batch["target"]
-        with autocast(self.device):
+        with self.runtime.autocast():
             fake_b = self.run_G(real_a)  # (N, output_nc, H, W)
 
         # D: real pairs → real, generated pairs → fake; the reference halves the sum
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        with autocast(self.device):
+        with self.runtime.autocast():
             fake_ab = torch.cat([real_a, fake_b.detach()], 1)
             real_ab = torch.cat([real_a, real_b], 1)
             loss_d_fake = self.gan_loss(self.run_D(fake_ab), real=False)
@@ -120,7 +99,7 @@ class Pix2Pix(Family):
         loss_d = 0.5 * (loss_d_fake + loss_d_real)
         losses = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach()}
         if self.gan_loss.uses_gradient_penalty:
-            with autocast(self.device):
+            with self.runtime.autocast():
                 gp = gradient_penalty(self.D, real_ab, fake_ab, self.config.lambda_gp)  # eager: see runner
             loss_d = loss_d + gp
             losses["D_gp"] = gp.detach()
@@ -130,7 +109,7 @@ class Pix2Pix(Family):
         # G: fool D, and stay close to the target in L1
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
-        with autocast(self.device):
+        with self.runtime.autocast():
             loss_g_gan = self.gan_loss(self.run_D(torch.cat([real_a, fake_b], 1)), real=True, generator=True)
         loss_g_l1 = F.l1_loss(fake_b.float(), real_b.float()) * self.config.lambda_l1
         (loss_g_gan + loss_g_l1).backward()
@@ -142,7 +121,7 @@ class Pix2Pix(Family):
     def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         self.G.eval()
         try:
-            with autocast(self.device):
+            with self.runtime.autocast():
                 fake = self.G(batch["input"])
         finally:
             self.G.train()
@@ -155,7 +134,7 @@ class Pix2Pix(Family):
         cfg = cls.config_from(ckpt)
         if options.direction not in (None, cfg.direction):
             raise UsageError(f"{ckpt.path}: this pix2pix model was trained {cfg.direction} only")
-        net = build_generator(cfg.unet())
+        net = build_generator(generator_config(cfg, cfg.input_nc, cfg.output_nc))
         load_net(net, ckpt, "G")
         net.eval()
         if options.image_stats:
@@ -166,7 +145,7 @@ class Pix2Pix(Family):
                     m.train()
         net.to(device)
         half = "left" if cfg.direction == "AtoB" else "right"
-        return Translator(net, cfg.input_nc, cfg.output_nc, cfg.unet().multiple, half)
+        return Translator(net, cfg.input_nc, cfg.output_nc, cfg.multiple, half)
 
     @classmethod
     def export_graph(cls, ckpt: Checkpoint, options: ExportOptions) -> ExportGraph:

@@ -1,19 +1,12 @@
-"""StarGAN (Choi et al., CVPR 2018), following yunjey/stargan `solver.py`.
-
-One generator translates an image to any target domain given as a label vector; D scores realism
-(WGAN-GP, λ_gp 10) and classifies the domain (λ_cls 1: cross-entropy for single-label data such as
-RaFD, per-attribute BCE summed over attributes for multi-label data such as CelebA). G also
-reconstructs the input from its translation back to the original label (λ_rec 10, L1). Targets are
-the batch's own labels shuffled. D updates every step, G every 5th (n_critic 5). Adam 1e-4 with
-betas (0.5, 0.999), batch 16, 128×128, random flips; the rate decays linearly over the second half
-of training (the reference: 200k iterations, decay from 100k).
+"""StarGAN's data, networks, training step and inference (Choi et al., CVPR 2018), following
+yunjey/stargan `solver.py`: D every step (WGAN-GP + domain classification), G every n_critic-th (adversarial,
+classification, reconstruction). The options and the paper's defaults are in cgan_cli/config/stargan.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,71 +15,22 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from cgan_cli.checkpoint import Checkpoint
-from cgan_cli.config import TrainConfig, option
+from cgan_cli.config.stargan import SPEC, StarGANConfig
 from cgan_cli.data.attributes import label_tensor, read_attributes
 from cgan_cli.data.classes import detect_channels, find_classes, resize_and_centre_crop
 from cgan_cli.data.grid import grid
 from cgan_cli.data.io import read_image, to_tensor
-from cgan_cli.device import autocast
+from cgan_cli.device import Runtime
 from cgan_cli.errors import UsageError
-from cgan_cli.families.base import (
-    BATCH,
-    ExportGraph,
-    ExportOptions,
-    Family,
-    GraphInput,
-    LabelTranslator,
-    TranslateOptions,
-    Translator,
-    image_input,
-    load_net,
-    register,
-)
+from cgan_cli.families.base import Family, LabelTranslator, Translator, load_net
+from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, image_input
+from cgan_cli.families.options import ExportOptions, TranslateOptions
 from cgan_cli.nn.losses import GANLoss, gradient_penalty
 from cgan_cli.nn.stargan import StarGANDiscriminator, StarGANGenerator, StarGANNetConfig, use_image_statistics
 
 VALIDATION_IMAGES = 4
 
 
-@dataclass
-class StarGANConfig(TrainConfig):
-    domains: str = option("", "Single-label data: one subfolder per domain (RaFD style).", path=True)
-    attrs: str = option("", "Multi-label data: a CSV of file name + 0/1 attribute columns (CelebA style).", path=True)
-    images: str = option("", "With --attrs: the folder the CSV's file names are relative to (default: its own).",
-                         path=True)  # fmt: skip
-    select_attrs: str = option("", "With --attrs: the attributes to learn, comma-separated.")
-    image_size: int = option(128, "Image side: images are centre-cropped (--crop-size) and resized to it.", min=8)
-    crop_size: int = option(0, "Centre crop before resizing (178 for CelebA; 0: none).", min=0)
-    channels: int = option(0, "Image channels, 1 or 3 (0: detected from the data).", min=0, max=3)
-    g_conv_dim: int = option(64, "Generator width of the first layer.", min=1)
-    d_conv_dim: int = option(64, "Discriminator width of the first layer.", min=1)
-    g_repeat_num: int = option(6, "Residual blocks in the generator.", min=0)
-    lambda_cls: float = option(1.0, "Weight of the domain classification loss.", min=0.0)
-    lambda_rec: float = option(10.0, "Weight of the reconstruction (cycle) loss.", min=0.0)
-    lambda_gp: float = option(10.0, "Weight of the WGAN gradient penalty.", min=0.0)
-    n_critic: int = option(5, "D updates per G update (each step is one D update).", min=1)
-    flip: bool = option(True, "Random horizontal flips.")
-    lr: float = option(1e-4, "Adam learning rate (G and D).", min=0.0)
-    batch_size: int = option(16, "Images per step.", min=1)
-    epochs: int = option(10, "Epochs at the initial learning rate.", min=0)
-    epochs_decay: int = option(10, "Epochs over which the learning rate decays linearly to zero.", min=0)
-    domain_names: tuple[str, ...] = option((), "Domain or attribute names, from the data.", cli=False)
-    multi_label: bool = option(False, "Attributes (several may hold at once) rather than exclusive domains.",
-                               cli=False)  # fmt: skip
-
-    def check(self) -> None:
-        if bool(self.domains) == bool(self.attrs):
-            raise UsageError("give --domains DIR (one subfolder per domain) or --attrs FILE.csv, one of them")
-        if self.attrs and not self.select_attrs and not self.domain_names:
-            raise UsageError("--attrs needs --select-attrs A,B,C: the attributes to learn")
-        if self.image_size % 4:
-            raise UsageError(f"--image-size must be a multiple of 4 (got {self.image_size})")
-        if self.channels == 2:
-            raise UsageError("--channels must be 1 or 3 (or 0 to detect)")
-
-    def net(self) -> StarGANNetConfig:
-        return StarGANNetConfig(len(self.domain_names), self.image_size, self.channels, self.g_conv_dim,
-                                self.d_conv_dim, self.g_repeat_num)  # fmt: skip
 
 
 class LabelledImageDataset(Dataset):
@@ -114,15 +58,12 @@ class LabelledImageDataset(Dataset):
         return {"image": self.image(path, flip), "label": label_tensor(label, len(self.cfg.domain_names))}
 
 
-@register
 class StarGAN(Family):
-    name = "stargan"
-    summary = "Multi-domain translation (Choi et al. 2018): one generator for every domain or attribute."
-    Config = StarGANConfig
+    spec = SPEC
     config: StarGANConfig
 
-    def __init__(self, config: StarGANConfig, device: torch.device, compile: bool = False) -> None:
-        super().__init__(config, device, compile)
+    def __init__(self, config: StarGANConfig, runtime: Runtime | torch.device) -> None:
+        super().__init__(config, runtime)
         self._items: list | None = None
         if not config.domain_names or config.channels == 0:
             names, items = self._read(config)
@@ -133,8 +74,8 @@ class StarGAN(Family):
                 config, domain_names=names, multi_label=bool(config.attrs), channels=channels
             )
             self._items = items
-        self.G = self.add_net("G", StarGANGenerator(config.net()))
-        self.D = self.add_net("D", StarGANDiscriminator(config.net()))
+        self.G = self.add_net("G", StarGANGenerator(net_config(config)))
+        self.D = self.add_net("D", StarGANDiscriminator(net_config(config)))
         self.opt_G = self.adam("G", self.G.parameters(), config.lr)
         self.opt_D = self.adam("D", self.D.parameters(), config.lr)
         self.run_G, self.run_D = self.runner("G"), self.runner("D")
@@ -183,7 +124,7 @@ class StarGAN(Family):
         # D: real/fake (WGAN) + domain of the reals + gradient penalty
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        with autocast(self.device):
+        with self.runtime.autocast():
             out_src, out_cls = self.run_D(x_real)
             d_real = self.wgan(out_src, real=True)
             d_cls = self.classification_loss(out_cls, label_org)
@@ -200,7 +141,7 @@ class StarGAN(Family):
         # G: fool D as the target domain, and come back to the original
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
-        with autocast(self.device):
+        with self.runtime.autocast():
             x_fake = self.run_G(x_real, label_trg)
             out_src, out_cls = self.run_D(x_fake)
             g_fake = self.wgan(out_src, real=True, generator=True)
@@ -229,7 +170,7 @@ class StarGAN(Family):
         """Rows: the input, then its translation to each domain (or with each attribute flipped)."""
         use_image_statistics(self.G.eval())
         try:
-            with autocast(self.device):
+            with self.runtime.autocast():
                 outs = [self.G(batch["image"], t) for t in self.sample_targets(batch["label"])]
         finally:
             use_image_statistics(self.G.train(), False)
@@ -243,7 +184,7 @@ class StarGAN(Family):
     @classmethod
     def label_translator(cls, ckpt: Checkpoint, device: torch.device) -> LabelTranslator:
         cfg = cls.config_from(ckpt)
-        G = StarGANGenerator(cfg.net())
+        G = StarGANGenerator(net_config(cfg))
         load_net(G, ckpt, "G")
         use_image_statistics(G.eval().requires_grad_(False).to(device))
         return LabelTranslator(G, lambda text: encode_labels(text, cfg), cfg.channels, cfg.image_size)
@@ -273,7 +214,7 @@ class StarGAN(Family):
     def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:
         cfg = cls.config_from(ckpt)
         names = cfg.domain_names
-        G = StarGANGenerator(cfg.net())
+        G = StarGANGenerator(net_config(cfg))
         load_net(G, ckpt, "G")
         use_image_statistics(G.eval().requires_grad_(False).to(device))
         if not cfg.multi_label:
@@ -301,7 +242,7 @@ class StarGAN(Family):
                 source[domain_index(attr, names)] = 1.0
         D = None
         if source is None:
-            D = StarGANDiscriminator(cfg.net())
+            D = StarGANDiscriminator(net_config(cfg))
             load_net(D, ckpt, "D")
             D.eval().requires_grad_(False).to(device)
 
@@ -334,3 +275,8 @@ def domain_index(name: str, names: tuple[str, ...]) -> int:
     if name in names:
         return names.index(name)
     raise UsageError(f"unknown domain or attribute {name!r}; this model knows: {', '.join(names)}")
+
+
+def net_config(cfg: StarGANConfig) -> StarGANNetConfig:
+    return StarGANNetConfig(len(cfg.domain_names), cfg.image_size, cfg.channels, cfg.g_conv_dim, cfg.d_conv_dim,
+                            cfg.g_repeat_num)  # fmt: skip

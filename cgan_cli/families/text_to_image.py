@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,21 +19,16 @@ import torch
 from torch import nn
 
 from cgan_cli.checkpoint import Checkpoint
-from cgan_cli.config import TrainConfig, option
+from cgan_cli.config.choices import parse_policy
+from cgan_cli.config.text import TextConfig
 from cgan_cli.data.captions import CaptionedDataset, CaptionedImages, find_captioned
 from cgan_cli.data.grid import grid
+from cgan_cli.device import Runtime
 from cgan_cli.errors import CganError, DataError, UsageError
-from cgan_cli.families.base import (
-    ExportGraph,
-    ExportOptions,
-    Family,
-    GraphInput,
-    SampleOptions,
-    TextSampler,
-    latent_inputs,
-    load_net,
-)
-from cgan_cli.nn.diffaug import check_policy, diff_augment, parse_policy
+from cgan_cli.families.base import Family, TextSampler, load_net
+from cgan_cli.families.graph import ExportGraph, GraphInput, latent_inputs
+from cgan_cli.families.options import ExportOptions, SampleOptions
+from cgan_cli.nn.diffaug import diff_augment
 from cgan_cli.nn.ema import EMA
 from cgan_cli.text.clip import (
     ClipError,
@@ -54,45 +48,6 @@ SAMPLE_PROMPTS = 8  # columns of the training sample grid: fixed prompts
 SAMPLE_SEEDS = 4  # rows: fixed latents
 
 
-@dataclass
-class TextConfig(TrainConfig):
-    """Options shared by the text-to-image families."""
-
-    captions: str = option("", "Captioned images: NAME.txt beside each image (one caption per line) or "
-                           "captions.jsonl.", required=True, path=True)  # fmt: skip
-    clip_model: str = option("ViT-B-32", "open_clip model whose frozen text tower conditions G and D "
-                             "(cgan-tiny: a tiny one for tests).")  # fmt: skip
-    clip_pretrained: str = option("openai", "open_clip pretrained tag, downloaded on first use (none: random "
-                                  "weights, for tests).")  # fmt: skip
-    clip_weights: str = option("", "Local CLIP weights file (.safetensors), instead of downloading.", path=True)
-    embed_clip: bool = option(False, "Store the text encoder's weights in every checkpoint (self-contained, larger).")
-    image_size: int = option(64, "Image side in pixels (a power of two).")
-    z_dim: int = option(100, "Latent (noise) dimensions.", min=1)
-    ema: float = option(0.0, "Keep an EMA generator with this decay, e.g. 0.999 (0: off); sampling uses it.",
-                        min=0.0, max=0.99999)  # fmt: skip
-    diffaug: str = option("", "DiffAugment policies on everything D sees: color,translation,cutout.")
-    flip: bool = option(False, "Random horizontal flips of the training images.")
-    text_encoder: dict | None = option(None, "The text encoder's identity, recorded at the start.", cli=False)
-    sample_prompts: tuple[str, ...] = option((), "The fixed prompts of the sample grids.", cli=False)
-    captions_sha256: str = option("", "Digest of the training captions, in order.", cli=False)
-
-    IMAGE_SIZES: ClassVar[tuple[int, ...]] = (32, 64, 128, 256)
-
-    def check(self) -> None:
-        if self.image_size not in self.IMAGE_SIZES:
-            sizes = ", ".join(map(str, self.IMAGE_SIZES))
-            raise UsageError(f"--image-size must be one of {sizes} (got {self.image_size})")
-        from cgan_cli.text import clip  # its model list imports open_clip (seconds): only when a config is checked
-
-        if self.clip_model not in clip.MODEL_NAMES:
-            raise UsageError(f"--clip-model {self.clip_model!r} is not an open_clip model (open_clip.list_models())")
-        check_policy(self.diffaug)
-
-    def clip_spec(self) -> ClipSpec:
-        if self.clip_weights:
-            return ClipSpec(model=self.clip_model, weights=self.clip_weights)
-        tag = "" if self.clip_pretrained.lower() in ("", "none") else self.clip_pretrained
-        return ClipSpec(model=self.clip_model, pretrained=tag)
 
 
 class TextGAN(Family):
@@ -100,13 +55,13 @@ class TextGAN(Family):
     generator class (`Generator`) and how it is run (`run_generator`)."""
 
     config: TextConfig
-    makes: ClassVar[str] = "text"
     reads_tokens: ClassVar[bool] = True  # per-token features (cross-attention), not only the pooled embedding
 
-    def __init__(self, config: TextConfig, device: torch.device, compile: bool = False) -> None:
-        super().__init__(config, device, compile)
+    def __init__(self, config: TextConfig, runtime: Runtime | torch.device) -> None:
+        super().__init__(config, runtime)
+        spec = clip_spec(config)  # a bad --clip-model is a usage error before any data is read
         self.data: CaptionedImages = find_captioned(Path(config.captions))
-        encoder = load_text_encoder(config.clip_spec(), device)
+        encoder = load_text_encoder(spec, self.device)
         digest = hashlib.sha256(json.dumps(self.data.captions()).encode()).hexdigest()
         if config.text_encoder:  # a resumed run: the same encoder and captions, or caption indices would lie
             check_same(config.text_encoder, encoder, f"{config.captions}: this run")
@@ -120,7 +75,7 @@ class TextGAN(Family):
                 captions_sha256=digest,
             )  # fmt: skip
         self.clip_state = text_tower_state(encoder) if config.embed_clip else None
-        self.table = CaptionTable.build(encoder, self.data, device, tokens=self.reads_tokens)
+        self.table = CaptionTable.build(encoder, self.data, self.device, tokens=self.reads_tokens)
         self.policy = parse_policy(config.diffaug)
 
     def with_ema(self, G: nn.Module) -> EMA | None:
@@ -180,11 +135,16 @@ class TextGAN(Family):
         return tensors
 
     # --- the generator, as inference runs it ---------------------------------------------------
-    Generator: ClassVar[type[nn.Module]]  # built from `config.net()`
+    Generator: ClassVar[type[nn.Module]]  # built from `net_config(config)`
+
+    @classmethod
+    def net_config(cls, config: Any) -> Any:
+        """The networks' config: the options plus the width of the text encoder the run recorded."""
+        raise NotImplementedError
 
     @classmethod
     def build_generator(cls, config: Any) -> nn.Module:
-        return cls.Generator(config.net())
+        return cls.Generator(cls.net_config(config))
 
     @staticmethod
     def run_generator(G: nn.Module, z: torch.Tensor, text: TextFeatures, psi: float) -> torch.Tensor:
@@ -246,6 +206,18 @@ class TextGAN(Family):
             ema=use_ema,
             encoder=encoder.spec.describe(),
         )
+
+
+def clip_spec(cfg: TextConfig) -> ClipSpec:
+    """The CLIP encoder the options name: a local weights file, or an open_clip model and pretrained tag."""
+    from cgan_cli.text import clip  # its model list imports open_clip (seconds): only when a family is built
+
+    if cfg.clip_model not in clip.MODEL_NAMES:
+        raise UsageError(f"--clip-model {cfg.clip_model!r} is not an open_clip model (open_clip.list_models())")
+    if cfg.clip_weights:
+        return ClipSpec(model=cfg.clip_model, weights=cfg.clip_weights)
+    tag = "" if cfg.clip_pretrained.lower() in ("", "none") else cfg.clip_pretrained
+    return ClipSpec(model=cfg.clip_model, pretrained=tag)
 
 
 def open_encoder(ckpt: Checkpoint, record: dict, weights: str, device: torch.device) -> TextEncoder:

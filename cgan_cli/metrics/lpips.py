@@ -1,163 +1,93 @@
-"""LPIPS (Zhang et al. 2018, "The Unreasonable Effectiveness of Deep Features as a Perceptual Metric"), restated.
-
-The numbers are those of the official `lpips` package (richzhang/PerceptualSimilarity, PyPI `lpips` 0.1.4) with its
-defaults (`lpips.LPIPS(net='alex', version='0.1')`, `--lpips-net vgg` for `net='vgg'`): both images, in [-1, 1], go
-through its ScalingLayer ((x - shift) / scale), then torchvision's ImageNet AlexNet (or VGG16) features; at five ReLU
-outputs each feature vector is divided by its channel norm (+1e-10), the two images' features are subtracted and
-squared, a learned 1×1 convolution (one weight per channel, no bias; v0.1 weights; its dropout does nothing at eval)
-maps them to one channel, which is averaged over space, and the five layers are summed.
+"""LPIPS weights: finding, checking, loading and writing them (the network itself is lpips_network.py's).
 
 Weights come in two parts: the torchvision backbone (`alexnet-owt-7be5be79.pth` / `vgg16-397923af.pth` in the torch
 hub cache, as `lpips` itself loads them) and the linear layers (`alex.pth` / `vgg.pth` v0.1, shipped inside the
 `lpips` wheel). `write_lpips_weights` (or `python -m cgan_cli.metrics.lpips OUT.safetensors`) joins both into one
 self-checking `.safetensors` file for `--lpips-weights` / `$CGAN_LPIPS_WEIGHTS`. `.pth` files are read with
-`torch.load(weights_only=True)`: tensors only, nothing arbitrary is unpickled.
+`torch.load(weights_only=True)`: tensors only, nothing arbitrary is unpickled. The mechanics (the hub cache, atomic
+downloads, hashing, safe reading) are cgan_cli/weights.py's; the network and its `NETS` are re-exported from here.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
 from dataclasses import dataclass, field
-from importlib.util import find_spec
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import save_file
-from torch import Tensor, nn
+from torch import Tensor
 
+from cgan_cli import weights as weight_files
 from cgan_cli.data.io import atomic_path
 from cgan_cli.errors import CganError
-from cgan_cli.metrics.inception import file_sha256
+from cgan_cli.metrics.lpips_network import EPS, LPIPS, NETS, SCALE, SHIFT, NetSpec, to_input
+
+__all__ = [
+    "ENV_VAR",
+    "EPS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "LINEAR_URL",
+    "LPIPS",
+    "NETS",
+    "PUBLISHED",
+    "SCALE",
+    "SHIFT",
+    "VERSION",
+    "CganError",
+    "LPIPSWeights",
+    "NetSpec",
+    "PublishedWeights",
+    "find_lpips_weights",
+    "hub_backbone_path",
+    "hub_linear_path",
+    "linear_url",
+    "load_lpips",
+    "main",
+    "package_linear_path",
+    "to_input",
+    "write_lpips_weights",
+]
 
 VERSION = "0.1"  # of the linear layers (0.0 had a normalisation bug; 0.1 is lpips' default and latest)
 ENV_VAR = "CGAN_LPIPS_WEIGHTS"
 FORMAT = "cgan-lpips-weights"
 FORMAT_VERSION = 1
-EPS = 1e-10  # lpips.normalize_tensor
-SHIFT = (-0.030, -0.088, -0.188)  # lpips.ScalingLayer
-SCALE = (0.458, 0.448, 0.450)
 LINEAR_URL = "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v{version}/{net}.pth"
+# the tensor header of a combined file's digest, as written since format 1 (so older files still verify)
+_DIGEST_ENTRY = "|{key}|{dtype}|{shape}|"
 
 
 @dataclass(frozen=True)
-class NetSpec:
-    """One backbone as `lpips.pretrained_networks` slices torchvision's `features`."""
+class PublishedWeights:
+    """Where one net's published LPIPS weights are: torchvision's backbone and lpips' v0.1 linear layers."""
 
-    layers: tuple  # torchvision's features to the last tap: (out, kernel, stride, padding) convs, ("M", k, s) pools
-    taps: tuple[int, ...]  # indices (in torchvision's `features`) of the ReLUs whose outputs are compared
-    channels: tuple[int, ...]  # channels at each tap
     backbone_file: str  # torchvision's file name in the hub cache; its middle part is a SHA-256 prefix
     backbone_url: str
     linear_sha256: str  # of the v0.1 linear weights shipped in lpips 0.1.4 (= the GitHub file)
-    min_side: int  # smallest image side the backbone accepts
 
     @property
     def backbone_hash_prefix(self) -> str:
         return self.backbone_file.rsplit("-", 1)[1].split(".")[0]
 
 
-_VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
-_POOL3, _POOL2 = ("M", 3, 2), ("M", 2, 2)
-NETS: dict[str, NetSpec] = {
-    "alex": NetSpec(
-        layers=((64, 11, 4, 2), _POOL3, (192, 5, 1, 2), _POOL3, (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)),
-        taps=(1, 4, 7, 9, 11),
-        channels=(64, 192, 384, 256, 256),
+PUBLISHED: dict[str, PublishedWeights] = {
+    "alex": PublishedWeights(
         backbone_file="alexnet-owt-7be5be79.pth",
         backbone_url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
         linear_sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
-        min_side=31,
     ),
-    "vgg": NetSpec(
-        layers=tuple(_POOL2 if c == "M" else (c, 3, 1, 1) for c in _VGG16),
-        taps=(3, 8, 15, 22, 29),
-        channels=(64, 128, 256, 512, 512),
+    "vgg": PublishedWeights(
         backbone_file="vgg16-397923af.pth",
         backbone_url="https://download.pytorch.org/models/vgg16-397923af.pth",
         linear_sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
-        min_side=16,
     ),
 }
-
-
-# --- the network ------------------------------------------------------------------------------------------------
-
-
-def _features(spec: NetSpec) -> nn.Sequential:
-    """torchvision's `features` (same indices, so its state-dict names load as they are), cut after the last tap."""
-    layers: list[nn.Module] = []
-    channels = 3
-    for layer in spec.layers:
-        if layer[0] == "M":  # AlexNet pools 3×3 stride 2, VGG 2×2 stride 2
-            layers.append(nn.MaxPool2d(layer[1], layer[2]))
-            continue
-        out, kernel, stride, padding = layer
-        layers += [nn.Conv2d(channels, out, kernel, stride, padding), nn.ReLU()]
-        channels = out
-    assert len(layers) == spec.taps[-1] + 1 and all(isinstance(layers[i], nn.ReLU) for i in spec.taps)
-    return nn.Sequential(*layers)
-
-
-def _unit(x: Tensor) -> Tensor:
-    """lpips.normalize_tensor: each spatial position's feature vector divided by its norm (+eps)."""
-    return x / (torch.sqrt(torch.sum(x**2, dim=1, keepdim=True)) + EPS)
-
-
-class LPIPS(nn.Module):
-    """Learned perceptual distance. `forward(a, b)`: two (N, 3, H, W) batches in [-1, 1] → (N,) distances."""
-
-    def __init__(self, net: str = "alex") -> None:
-        super().__init__()
-        if net not in NETS:
-            raise ValueError(f"LPIPS net must be one of {', '.join(NETS)} (got {net!r})")
-        self.net, self.spec = net, NETS[net]
-        self.features = _features(self.spec)
-        self.lins = nn.ModuleList(nn.Conv2d(c, 1, 1, bias=False) for c in self.spec.channels)
-        self.register_buffer("shift", torch.tensor(SHIFT)[None, :, None, None], persistent=False)
-        self.register_buffer("scale", torch.tensor(SCALE)[None, :, None, None], persistent=False)
-
-    def taps(self, x: Tensor) -> list[Tensor]:
-        x = (x - self.shift) / self.scale
-        out = []
-        for i, layer in enumerate(self.features):
-            x = layer(x)
-            if i in self.spec.taps:
-                out.append(x)
-        return out
-
-    def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        if a.shape != b.shape or a.dim() != 4 or a.shape[1] != 3:
-            raise ValueError(
-                f"LPIPS needs two (N, 3, H, W) batches of one shape, got {tuple(a.shape)}, {tuple(b.shape)}"
-            )
-        if min(a.shape[2:]) < self.spec.min_side:
-            side = self.spec.min_side
-            raise ValueError(
-                f"LPIPS ({self.net}) needs images of at least {side}×{side} pixels, got {a.shape[3]}×{a.shape[2]}"
-            )
-        total = 0
-        for lin, fa, fb in zip(self.lins, self.taps(a), self.taps(b)):
-            total = total + lin((_unit(fa) - _unit(fb)) ** 2).mean([2, 3], keepdim=True)
-        return total.flatten()
-
-    @torch.inference_mode()
-    def images(self, a: Image.Image, b: Image.Image) -> float:
-        """LPIPS of two RGB images of one size."""
-        device = self.shift.device
-        return float(self(to_input(a).to(device), to_input(b).to(device))[0])
-
-
-def to_input(img: Image.Image) -> Tensor:
-    """An RGB image → (1, 3, H, W) float32 in [-1, 1], rounded as `lpips.im2tensor` does (x / 127.5 - 1 in float64)."""
-    arr = np.asarray(img.convert("RGB"), dtype=np.float64) / 127.5 - 1.0
-    return torch.from_numpy(arr).permute(2, 0, 1)[None].float()
 
 
 # --- finding the weights ----------------------------------------------------------------------------------------
@@ -179,7 +109,7 @@ class LPIPSWeights:
     def official(self) -> bool:
         """Whether these are the published weights (the backbone by torchvision's hash prefix, the linear layers
         by lpips 0.1.4's SHA-256): other weights give numbers comparable with nothing else."""
-        spec = NETS[self.net]
+        spec = PUBLISHED[self.net]
         return self.backbone_sha256.startswith(spec.backbone_hash_prefix) and self.linear_sha256 == spec.linear_sha256
 
     def settings(self) -> dict[str, object]:
@@ -195,18 +125,14 @@ class LPIPSWeights:
         return out
 
 
-def _hub_dir() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
 def hub_backbone_path(net: str) -> Path:
     """Where torchvision (and so `lpips`) keeps the backbone: $TORCH_HOME/hub/checkpoints/ by default."""
-    return _hub_dir() / NETS[net].backbone_file
+    return weight_files.hub_dir() / PUBLISHED[net].backbone_file
 
 
 def hub_linear_path(net: str) -> Path:
     """Where we download the linear layers when the `lpips` package is not installed."""
-    return _hub_dir() / f"lpips-v{VERSION}-{net}.pth"
+    return weight_files.hub_dir() / f"lpips-v{VERSION}-{net}.pth"
 
 
 def linear_url(net: str) -> str:
@@ -215,34 +141,11 @@ def linear_url(net: str) -> str:
 
 def package_linear_path(net: str) -> Path | None:
     """The v0.1 linear weights inside an installed `lpips` package, found without importing it."""
-    try:
-        spec = find_spec("lpips")
-    except (ImportError, ValueError):
-        return None
-    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
-        path = Path(folder) / "weights" / f"v{VERSION}" / f"{net}.pth"
-        if path.is_file():
-            return path
-    return None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
-def _given_file(path: Path, label: str) -> Path:
-    """A file the user named must be there: silently falling back to other weights would change the numbers."""
-    path = path.expanduser()
-    if not path.exists():
-        raise CganError(f"{label} {path}: no such file")
-    if not path.is_file():
-        raise CganError(f"{label} {path}: not a file")
-    return path
+    return weight_files.package_file("lpips", f"weights/v{VERSION}/{net}.pth")
 
 
 def _where_to_put(net: str, missing: list[str]) -> str:
-    spec = NETS[net]
+    spec = PUBLISHED[net]
     where = []
     if "backbone" in missing:
         where.append(f"{spec.backbone_file} (from {spec.backbone_url}) at {hub_backbone_path(net)}")
@@ -254,17 +157,9 @@ def _where_to_put(net: str, missing: list[str]) -> str:
     )
 
 
-def _download(url: str, dest: Path, check: str | None = None, prefix: str | None = None) -> None:
-    """Download atomically into the hub cache; `check` is the full SHA-256, `prefix` torchvision's hash prefix."""
-    with atomic_path(dest) as tmp:
-        torch.hub.download_url_to_file(url, str(tmp), hash_prefix=prefix, progress=True)
-        if check is not None and file_sha256(tmp) != check:
-            raise RuntimeError(f"{url}: the downloaded file is not the expected one (SHA-256 mismatch)")
-
-
 def _find_parts(net: str, download: bool) -> tuple[dict[str, Path], dict[str, str]]:
     """The backbone and linear .pth files of `net`, and where each came from."""
-    spec = NETS[net]
+    spec = PUBLISHED[net]
     parts: dict[str, Path] = {}
     sources: dict[str, str] = {}
     if hub_backbone_path(net).is_file():
@@ -277,16 +172,16 @@ def _find_parts(net: str, download: bool) -> tuple[dict[str, Path], dict[str, st
     if missing and download:
         try:
             if "backbone" in missing:
-                _download(spec.backbone_url, hub_backbone_path(net), prefix=spec.backbone_hash_prefix)
+                weight_files.download_file(spec.backbone_url, hub_backbone_path(net), prefix=spec.backbone_hash_prefix)
                 parts["backbone"], sources["backbone"] = hub_backbone_path(net), "download"
                 missing.remove("backbone")
             if "linear" in missing:
-                _download(linear_url(net), hub_linear_path(net), check=spec.linear_sha256)
+                weight_files.download_file(linear_url(net), hub_linear_path(net), sha256=spec.linear_sha256)
                 parts["linear"], sources["linear"] = hub_linear_path(net), "download"
                 missing.remove("linear")
-        except (OSError, RuntimeError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+        except weight_files.WeightsError as exc:
             raise CganError(
-                f"no LPIPS weights ({net}) and cannot download them ({_first_line(exc)}); {_where_to_put(net, missing)}"
+                f"no LPIPS weights ({net}) and cannot download them ({exc.reason}); {_where_to_put(net, missing)}"
             ) from None
     if missing:
         raise CganError(f"no LPIPS weights ({net}): {_where_to_put(net, missing)}")
@@ -299,7 +194,7 @@ def _combined_metadata(path: Path) -> dict[str, str]:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for foreign or damaged files
-        raise CganError(f"{path}: not a readable .safetensors file ({_first_line(exc)})") from None
+        raise CganError(f"{path}: not a readable .safetensors file ({weight_files.first_line(exc)})") from None
     if meta.get("format") != FORMAT:
         raise CganError(
             f"{path}: not an LPIPS weights file (no {FORMAT} metadata); write one with "
@@ -321,9 +216,9 @@ def find_lpips_weights(explicit: Path | None = None, net: str | None = None, dow
         raise CganError(f"--lpips-net must be one of {', '.join(NETS)} (got {net!r})")
     file = source = None
     if explicit is not None:
-        file, source = _given_file(Path(explicit), "--lpips-weights"), "--lpips-weights"
+        file, source = weight_files.given_file(Path(explicit), "--lpips-weights"), "--lpips-weights"
     elif os.environ.get(ENV_VAR):
-        file, source = _given_file(Path(os.environ[ENV_VAR]), f"${ENV_VAR}"), f"${ENV_VAR}"
+        file, source = weight_files.given_file(Path(os.environ[ENV_VAR]), f"${ENV_VAR}"), f"${ENV_VAR}"
     if file is not None:
         meta = _combined_metadata(file)
         if net is not None and meta["net"] != net:
@@ -334,30 +229,20 @@ def find_lpips_weights(explicit: Path | None = None, net: str | None = None, dow
             backbone_sha256=meta.get("backbone_sha256", ""),
             linear_sha256=meta.get("linear_sha256", ""),
             file=file,
-            file_sha256=file_sha256(file),
+            file_sha256=weight_files.file_sha256(file),
         )
     net = net or "alex"
     parts, sources = _find_parts(net, download)
     return LPIPSWeights(
         net=net,
         source=f"{sources['backbone']}, {sources['linear']}",
-        backbone_sha256=file_sha256(parts["backbone"]),
-        linear_sha256=file_sha256(parts["linear"]),
+        backbone_sha256=weight_files.file_sha256(parts["backbone"]),
+        linear_sha256=weight_files.file_sha256(parts["linear"]),
         parts=parts,
     )
 
 
 # --- loading them -----------------------------------------------------------------------------------------------
-
-
-def _read_pth(path: Path) -> dict[str, Tensor]:
-    try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # UnpicklingError (anything but tensors), RuntimeError, EOFError, zip errors, ...
-        raise CganError(f"{path}: not a PyTorch state dict of tensors ({_first_line(exc)})") from None
-    if not isinstance(loaded, dict) or not all(isinstance(v, Tensor) for v in loaded.values()):
-        raise CganError(f"{path}: not a PyTorch state dict of tensors")
-    return dict(loaded)
 
 
 def _expect(path: Path, what: str, loaded: dict[str, Tensor], names: dict[str, tuple[str, ...]], ours: dict) -> dict:
@@ -382,20 +267,18 @@ def _state_from_parts(net: str, backbone: Path, linear: Path, model: LPIPS) -> d
     ours = model.state_dict()
     what = f"torchvision's {'AlexNet' if net == 'alex' else 'VGG16'} weights"
     feature_names = {k: (k,) for k in ours if k.startswith("features.")}
-    state = _expect(backbone, what, _read_pth(backbone), feature_names, ours)
+    state = _expect(backbone, what, weight_files.read_state_dict(backbone), feature_names, ours)
     # lpips' NetLinLayer is Sequential(Dropout, Conv2d) as trained (model.1), Sequential(Conv2d) without dropout
     lin_names = {f"lins.{k}.weight": (f"lin{k}.model.1.weight", f"lin{k}.model.0.weight") for k in range(5)}
-    state.update(_expect(linear, f"lpips' v{VERSION} {net} linear weights", _read_pth(linear), lin_names, ours))
+    what = f"lpips' v{VERSION} {net} linear weights"
+    state.update(_expect(linear, what, weight_files.read_state_dict(linear), lin_names, ours))
     return state
 
 
 def _digest(meta: dict[str, str], tensors: dict[str, Tensor]) -> str:
-    h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
-    for key in sorted(tensors):
-        t = tensors[key]
-        h.update(f"|{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
+    """A combined file's own checksum: its metadata (but the checksum) and its tensors."""
+    head = json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode()
+    return weight_files.tensor_digest(tensors, head=head, entry=_DIGEST_ENTRY)
 
 
 def _state_from_file(path: Path, model: LPIPS) -> dict[str, Tensor]:
@@ -404,7 +287,7 @@ def _state_from_file(path: Path, model: LPIPS) -> dict[str, Tensor]:
         with safe_open(str(path), framework="pt") as f:
             tensors = {key: f.get_tensor(key) for key in f.keys()}
     except Exception as exc:
-        raise CganError(f"{path}: damaged LPIPS weights file ({_first_line(exc)})") from None
+        raise CganError(f"{path}: damaged LPIPS weights file ({weight_files.first_line(exc)})") from None
     if meta.get("sha256") != _digest(meta, tensors):
         raise CganError(f"{path}: checksum mismatch: the LPIPS weights file was modified or damaged")
     ours = model.state_dict()
@@ -439,7 +322,10 @@ def write_lpips_weights(
         found, _ = _find_parts(net, download)
         backbone = backbone if backbone is not None else found["backbone"]
         linear = linear if linear is not None else found["linear"]
-    backbone, linear = _given_file(Path(backbone), "backbone"), _given_file(Path(linear), "linear weights")
+    backbone, linear = (
+        weight_files.given_file(Path(backbone), "backbone"),
+        weight_files.given_file(Path(linear), "linear weights"),
+    )
     model = LPIPS(net)
     tensors = _state_from_parts(net, backbone, linear, model)
     meta = {
@@ -448,8 +334,8 @@ def write_lpips_weights(
         "net": net,
         "version": VERSION,
         "backbone_file": backbone.name,
-        "backbone_sha256": file_sha256(backbone),
-        "linear_sha256": file_sha256(linear),
+        "backbone_sha256": weight_files.file_sha256(backbone),
+        "linear_sha256": weight_files.file_sha256(linear),
     }
     meta["sha256"] = _digest(meta, tensors)
     dest = Path(dest)
@@ -466,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="the .safetensors file to write")
     parser.add_argument("--net", choices=sorted(NETS), default="alex")
     parser.add_argument(
-        "--backbone", type=Path, help=f"torchvision's .pth (default: the torch hub cache's, {_hub_dir()})"
+        "--backbone", type=Path, help=f"torchvision's .pth (default: the torch hub cache's, {weight_files.hub_dir()})"
     )
     parser.add_argument("--linear", type=Path, help=f"lpips' v{VERSION} linear .pth (default: the lpips package's)")
     parser.add_argument("--no-download", action="store_true", help="never download missing files")

@@ -24,7 +24,6 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from cgan_cli.nn.norm import init_weights
 
-IMAGE_SIZES = (32, 64, 128)
 G_CONDS = ("none", "embed", "onehot")
 D_CONDS = ("none", "concat", "projection", "acgan")
 D_NORMS = ("batch", "layer", "none")

@@ -19,8 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-IMAGE_SIZES = (32, 64, 128, 256)
-
 
 @dataclass
 class DFGANNetConfig:

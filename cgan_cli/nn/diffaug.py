@@ -26,9 +26,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from cgan_cli.errors import UsageError
-
-DIFFAUG_POLICIES = ("color", "translation", "cutout")
+from cgan_cli.config.choices import policy_name
 
 TRANSLATION_RATIO = 0.125  # the reference's `rand_translation(ratio=0.125)`
 CUTOUT_RATIO = 0.5  # the reference's `rand_cutout(ratio=0.5)`
@@ -108,31 +106,6 @@ AUGMENT_FNS: dict[str, tuple[Callable[..., torch.Tensor], ...]] = {
 }
 
 
-def _check(name: str) -> str:
-    if name not in DIFFAUG_POLICIES:
-        raise ValueError(f"unknown DiffAugment policy {name!r}; choose from {', '.join(DIFFAUG_POLICIES)}")
-    return name
-
-
-def parse_policy(text: str) -> tuple[str, ...]:
-    """`"color,translation,cutout"` → `("color", "translation", "cutout")`; `""` → `()` (no augmentation)."""
-    if not text.strip():
-        return ()
-    names = tuple(_check(part.strip()) for part in text.split(","))
-    for name in names:
-        if names.count(name) > 1:
-            raise ValueError(f"DiffAugment policy {name!r} is listed twice in {text!r}")
-    return names
-
-
-def check_policy(text: str) -> None:
-    """`--diffaug` validation for configs: a bad policy is a usage error naming the flag."""
-    try:
-        parse_policy(text)
-    except ValueError as exc:
-        raise UsageError(f"--diffaug: {exc}") from None
-
-
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Generator | None = None) -> torch.Tensor:
     """Apply `policy`'s augmentations in order to an (N, C, H, W) batch; differentiable w.r.t. `x`.
 
@@ -144,6 +117,6 @@ def diff_augment(x: torch.Tensor, policy: tuple[str, ...], generator: torch.Gene
     if x.dim() != 4:
         raise ValueError(f"diff_augment expects an (N, C, H, W) batch, got shape {tuple(x.shape)}")
     for name in policy:
-        for fn in AUGMENT_FNS[_check(name)]:
+        for fn in AUGMENT_FNS[policy_name(name)]:
             x = fn(x, generator)
     return x.contiguous() if policy else x

@@ -15,8 +15,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-GAN_LOSSES = ("vanilla", "nonsat", "lsgan", "hinge", "wgangp")
-SMOOTHABLE = ("vanilla", "nonsat", "lsgan")  # losses with a real-label target that one-sided smoothing can lower
+from cgan_cli.config.choices import GAN_LOSSES, SMOOTHABLE
 
 
 class GANLoss:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-NORMS = ("batch", "instance", "none")
+from cgan_cli.config.choices import NORMS
 
 
 def norm_layer(kind: str) -> Callable[[int], nn.Module]:

@@ -14,8 +14,6 @@ from torch import nn
 
 from cgan_cli.nn.norm import conv_bias, init_weights, norm_layer
 
-RESNET_BLOCKS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
-
 
 @dataclass(frozen=True)
 class ResNetConfig:

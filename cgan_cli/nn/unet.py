@@ -15,8 +15,6 @@ from torch import nn
 
 from cgan_cli.nn.norm import conv_bias, init_weights, norm_layer
 
-UNET_SIZES = {"unet_32": 5, "unet_64": 6, "unet_128": 7, "unet_256": 8, "unet_512": 9}
-
 
 @dataclass(frozen=True)
 class UNetConfig:

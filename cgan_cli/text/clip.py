@@ -2,8 +2,9 @@
 
 Only the tower asked for is built and held (a ViT-L text tower alone is a quarter of the full model),
 straight from open_clip's config and its own tower builders, so features match `encode_text` /
-`encode_image` exactly. Weights are read only as tensors: safetensors, or `torch.load(weights_only=True)`;
-never a pickle that runs code and never a TorchScript archive. `sha256` names the encoder a model was
+`encode_image` exactly. Which encoder a spec names, and reading its weights (only as tensors: safetensors,
+or `torch.load(weights_only=True)`; never a pickle that runs code and never a TorchScript archive), are
+clip_weights.py's; its public names are re-exported here. `sha256` names the encoder a model was
 trained with, so a checkpoint can refuse to run on different text features instead of running badly.
 
 `python -m cgan_cli.text.clip --model cgan-tiny --seed 0 --out FILE.safetensors` writes a full CLIP state
@@ -14,15 +15,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
-import difflib
 import hashlib
 import json
 import os
 import sys
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,49 +30,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from cgan_cli.errors import CganError, CheckpointError, UsageError
-
-TINY = "cgan-tiny"
-
-# Small enough to build in milliseconds, yet every part of a real ViT CLIP (and its real tokenizer).
-_TINY_CONFIG: dict[str, Any] = {
-    "embed_dim": 32,
-    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 32, "head_width": 16, "layers": 2},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
-}
-
-# top-level names of a plain CLIP's text tower (CustomTextCLIP puts the same names under "text.")
-_TEXT_ROOTS = frozenset(
-    {"token_embedding", "positional_embedding", "transformer", "ln_final", "text_projection", "cls_emb"}
+from cgan_cli.text.clip_weights import (
+    TINY,
+    ClipError,
+    ClipSpec,
+    Plan,
+    load_strict,
+    make_plan,
+    model_names,
+    text_part,
+    visual_part,
+    weights_for,
 )
-# OpenAI's state dicts carry these as entries; they are config, not weights
-_NOT_WEIGHTS = ("input_resolution", "context_length", "vocab_size")
+from cgan_cli.text.clip_weights import model_config as model_config  # these three: re-exported, as before the split
+from cgan_cli.text.clip_weights import read_weights as read_weights
+from cgan_cli.text.clip_weights import resolve_spec as resolve_spec
+from cgan_cli.weights import first_line, tensor_digest
 
-
-class ClipError(CganError):
-    """A CLIP encoder that cannot be built: unreadable or unfitting weights, a failed download."""
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """Which CLIP encoder: an architecture plus one source of weights (a tag, a file, or a seed)."""
-
-    model: str = "ViT-B-32"
-    pretrained: str = ""
-    weights: str = ""
-    seed: int = 0
-
-    @property
-    def tag(self) -> str:
-        """The pretrained tag, or "" for none ("none" is how a user says so on the command line)."""
-        tag = self.pretrained.strip()
-        return "" if tag.lower() in ("", "none") else tag
-
-    def describe(self) -> str:
-        if self.weights:
-            return f"{self.model} ({os.path.abspath(self.weights)})"
-        if self.tag:
-            return f"{self.model} ({self.tag})"
-        return f"{self.model} (random init, seed {self.seed})"
+# the tensor header of an encoder's sha256, as checkpoints have recorded it (so they still recognise theirs)
+_DIGEST_ENTRY = "{key}|{dtype}|{shape}"
 
 
 @dataclass
@@ -87,94 +61,8 @@ class TextFeatures:
 def __getattr__(name: str) -> Any:
     # MODEL_NAMES on first use: importing open_clip costs seconds that most commands never need
     if name == "MODEL_NAMES":
-        return _model_names()
+        return model_names()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@lru_cache(maxsize=1)
-def _model_names() -> list[str]:
-    import open_clip
-
-    return [*open_clip.list_models(), TINY]
-
-
-def model_config(name: str) -> dict[str, Any]:
-    """The open_clip model config (embed_dim, vision_cfg, text_cfg, ...) for a name in MODEL_NAMES."""
-    if name == TINY:
-        return copy.deepcopy(_TINY_CONFIG)
-    names = _model_names()
-    if name not in names:
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-        hint = f"did you mean {', '.join(close)}? " if close else ""
-        raise UsageError(
-            f"unknown CLIP model {name!r}: {hint}use an open_clip model name (open_clip.list_models(), "
-            f"e.g. ViT-B-32) or {TINY}"
-        )
-    import open_clip
-
-    return open_clip.get_model_config(name)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A validated spec: the model config and, for a pretrained tag, open_clip's entry for it."""
-
-    spec: ClipSpec
-    config: dict[str, Any]
-    tag_cfg: dict[str, Any]
-
-    @property
-    def quick_gelu(self) -> bool:
-        # weights trained with QuickGELU need it (open_clip only warns), even where no -quickgelu config exists
-        return bool(self.config.get("quick_gelu", False) or self.tag_cfg.get("quick_gelu", False))
-
-    @property
-    def custom_text(self) -> bool:
-        return bool(self.config.get("custom_text", False) or "multimodal_cfg" in self.config)
-
-    def text_cfg(self) -> dict[str, Any]:
-        cfg = copy.deepcopy(self.config["text_cfg"])
-        cfg["output_tokens"] = True  # TextTransformer then returns per-token features beside the pooled one
-        return cfg
-
-    def vision_cfg(self) -> dict[str, Any]:
-        cfg = copy.deepcopy(self.config["vision_cfg"])
-        if cfg.get("timm_model_name"):
-            cfg["timm_model_pretrained"] = False  # weights come from the CLIP file, never a second download
-        return cfg
-
-
-def _plan(spec: ClipSpec) -> _Plan:
-    config = model_config(spec.model)
-    if spec.tag and spec.weights:
-        raise UsageError(
-            f"CLIP weights from both a pretrained tag ({spec.tag}) and a file ({spec.weights}): pass one of them"
-        )
-    if config["text_cfg"].get("hf_model_name"):
-        raise UsageError(f"CLIP model {spec.model} has a Hugging Face text tower, which cgan does not support")
-    tag_cfg: dict[str, Any] = {}
-    if spec.tag:
-        from open_clip import pretrained
-
-        tag_cfg = dict(pretrained.get_pretrained_cfg(spec.model, spec.tag)) if spec.model != TINY else {}
-        if not tag_cfg:
-            tags = pretrained.list_pretrained_tags_by_model(spec.model) if spec.model != TINY else []
-            known = f"known tags: {', '.join(tags)}" if tags else "it has no pretrained weights"
-            raise UsageError(f"unknown pretrained tag {spec.tag!r} for CLIP model {spec.model} ({known})")
-        variant = f"{spec.model}-quickgelu"
-        if tag_cfg.get("quick_gelu") and not config.get("quick_gelu") and variant in _model_names():
-            # Weights trained with QuickGELU (OpenAI's, LAION-400M's, ...) under a plain config name, which
-            # open_clip would build with GELU. Name the -quickgelu config instead, so that the record a
-            # checkpoint keeps rebuilds the same encoder from a local copy of these weights (--clip-weights).
-            if pretrained.is_pretrained_cfg(variant, spec.tag):
-                return _plan(replace(spec, model=variant))
-    return _Plan(spec, config, tag_cfg)
-
-
-def resolve_spec(spec: ClipSpec) -> ClipSpec:
-    """`spec` validated (UsageError otherwise) and as it loads: a tag trained with QuickGELU under a plain
-    model name becomes that model's -quickgelu config ("ViT-B-32", "openai" -> "ViT-B-32-quickgelu")."""
-    return _plan(spec).spec
 
 
 @contextlib.contextmanager
@@ -189,141 +77,6 @@ def _tower_seed(seed: int, tower: str) -> int:
     # each tower its own stream, so a text tower's init does not depend on whether a visual one was built
     digest = hashlib.sha256(f"cgan-clip:{tower}:{seed}".encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    line = text[0] if text else type(exc).__name__
-    return line if len(line) <= 200 else line[:197] + "..."
-
-
-# --- reading weights ------------------------------------------------------------------------------------
-
-
-def _is_torchscript(path: Path) -> bool:
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(n == "constants.pkl" or n.endswith("/constants.pkl") for n in archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
-def _looks_like_safetensors(path: Path) -> bool:
-    with open(path, "rb") as f:
-        head = f.read(10)
-    return len(head) == 10 and head[8:10] in (b'{"', b"{}")
-
-
-def read_weights(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """A state dict from a .safetensors file or a torch.save file (read with weights_only=True), on CPU.
-    Unwraps open_clip training checkpoints ({"state_dict": ...}) and DDP's "module." prefix."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise ClipError(f"{p}: no such CLIP weights file")
-    if not p.is_file():
-        raise ClipError(f"{p}: not a file (pass a .safetensors or .bin/.pt/.pth CLIP weights file)")
-    if p.suffix.lower() == ".safetensors" or _looks_like_safetensors(p):
-        from safetensors.torch import load_file
-
-        try:
-            obj: object = load_file(str(p), device="cpu")
-        except Exception as exc:
-            raise ClipError(f"{p}: not a readable safetensors file ({_one_line(exc)})") from None
-    else:
-        if _is_torchscript(p):
-            raise ClipError(
-                f"{p}: a TorchScript JIT archive (such as OpenAI's original .pt files), which cgan does not "
-                "read as it can run code; convert it to safetensors or pass an open_clip state dict"
-            )
-        try:
-            obj = torch.load(p, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ClipError(
-                f"{p}: not a readable weights file ({_one_line(exc)}); pass a .safetensors file or a plain "
-                "state dict saved with torch.save"
-            ) from None
-    return _tensors_of(obj, p)
-
-
-def _tensors_of(obj: object, path: Path) -> dict[str, torch.Tensor]:
-    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-        obj = obj["state_dict"]
-    if not isinstance(obj, Mapping):
-        raise ClipError(f"{path}: not a weights file (holds a {type(obj).__name__}, not a state dict)")
-    state = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor) and k not in _NOT_WEIGHTS}
-    if not state:
-        raise ClipError(f"{path}: not a weights file (no tensors in it)")
-    if all(k.startswith("module.") for k in state):
-        state = {k[len("module.") :]: v for k, v in state.items()}
-    return state
-
-
-def _text_part(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The text tower's entries under TextTransformer's own names, from either open_clip layout."""
-    if any(k.startswith("text.") for k in state):
-        part = {k[len("text.") :]: v for k, v in state.items() if k.startswith("text.")}
-    else:
-        part = {k: v for k, v in state.items() if k.split(".", 1)[0] in _TEXT_ROOTS}
-    part.pop("attn_mask", None)  # a buffer open_clip rebuilds; older exports saved it
-    return part
-
-
-def _visual_part(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k[len("visual.") :]: v for k, v in state.items() if k.startswith("visual.")}
-
-
-def _listed(names: Sequence[str], limit: int = 3) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
-
-
-def _load_strict(tower: nn.Module, part: Mapping[str, torch.Tensor], source: str, what: str, error: type) -> None:
-    """load_state_dict(strict=True), with every misfit reported on one line naming the source."""
-    expected = tower.state_dict()
-    missing = sorted(set(expected) - set(part))
-    unexpected = sorted(set(part) - set(expected))
-    misshapen = [
-        f"{k} {tuple(part[k].shape)} vs {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in part and part[k].shape != v.shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing {_listed(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {_listed(unexpected)}")
-    if misshapen:
-        problems.append(f"wrong shape (file vs model) {_listed(misshapen)}")
-    if problems:
-        raise error(f"{source}: does not fit the {what}: {'; '.join(problems)}")
-    tower.load_state_dict(dict(part), strict=True)  # copies, casting fp16/bf16 files to the float32 model
-
-
-def _weights_for(plan: _Plan) -> tuple[dict[str, torch.Tensor], str] | None:
-    """The state dict the spec names (downloading a tag), with a label for errors; None for random init."""
-    spec = plan.spec
-    if spec.weights:
-        return read_weights(spec.weights), str(Path(spec.weights).expanduser())
-    if spec.tag:
-        path = _download(plan)
-        return read_weights(path), path
-    return None
-
-
-def _download(plan: _Plan) -> str:
-    from open_clip import pretrained
-
-    try:
-        path = pretrained.download_pretrained(plan.tag_cfg)
-    except Exception as exc:
-        path, reason = "", _one_line(exc)
-    else:
-        reason = "no download source"
-    if not path:
-        raise ClipError(
-            f"could not download CLIP weights {plan.spec.model} ({plan.spec.tag}): {reason}: pass --clip-weights FILE"
-        )
-    return str(path)
 
 
 # --- the text tower --------------------------------------------------------------------------------------
@@ -412,39 +165,34 @@ class TextEncoder(nn.Module):
         )
 
 
-def _build_text(plan: _Plan) -> nn.Module:
+def _build_text(plan: Plan) -> nn.Module:
     from open_clip.model import _build_text_tower
 
     with _seeded(_tower_seed(plan.spec.seed, "text")):
         return _build_text_tower(plan.config["embed_dim"], plan.text_cfg(), plan.quick_gelu)
 
 
-def _digest(plan: _Plan, tower: nn.Module) -> str:
+def _digest(plan: Plan, tower: nn.Module) -> str:
     """sha256 over the architecture that shapes the features (config, activation) and the weights: the
     same file under GELU and under QuickGELU is a different encoder."""
-    h = hashlib.sha256()
     arch = {"embed_dim": plan.config["embed_dim"], "text_cfg": plan.text_cfg(), "quick_gelu": plan.quick_gelu}
-    h.update(json.dumps(arch, sort_keys=True, default=str).encode())
-    for key, value in sorted(tower.state_dict().items()):
-        t = value.detach().to("cpu").contiguous()
-        h.update(f"{key}|{t.dtype}|{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
+    head = json.dumps(arch, sort_keys=True, default=str).encode()
+    return tensor_digest(tower.state_dict(), head=head, entry=_DIGEST_ENTRY)
 
 
 def _text_encoder(
-    plan: _Plan, state: tuple[dict[str, torch.Tensor], str] | None, error: type, device: torch.device
+    plan: Plan, state: tuple[dict[str, torch.Tensor], str] | None, error: type, device: torch.device
 ) -> TextEncoder:
     tower = _build_text(plan)
     if state is not None:
         weights, source = state
-        part = _text_part(weights)
+        part = text_part(weights)
         if not part:
             raise error(
                 f"{source}: no text-tower weights in it (expected open_clip keys such as token_embedding.weight "
                 "or text.token_embedding.weight)"
             )
-        _load_strict(tower, part, source, f"{plan.spec.model} text tower", error)
+        load_strict(tower, part, source, f"{plan.spec.model} text tower", error)
     _tokenizer_or_error(plan.spec.model, tower.context_length)
     encoder = TextEncoder(plan.spec, tower, _digest(plan, tower))
     return encoder.to(device)
@@ -454,13 +202,13 @@ def _tokenizer_or_error(model: str, context_length: int) -> None:
     try:
         _tokenizer(model, context_length)
     except Exception as exc:
-        raise ClipError(f"could not load the tokenizer of CLIP model {model}: {_one_line(exc)}") from None
+        raise ClipError(f"could not load the tokenizer of CLIP model {model}: {first_line(exc)}") from None
 
 
 def load_text_encoder(spec: ClipSpec, device: torch.device) -> TextEncoder:
     """The frozen text tower `spec` names; no image tower is built or kept."""
-    plan = _plan(spec)
-    return _text_encoder(plan, _weights_for(plan), ClipError, device)
+    plan = make_plan(spec)
+    return _text_encoder(plan, weights_for(plan), ClipError, device)
 
 
 def text_tower_state(enc: TextEncoder) -> dict[str, torch.Tensor]:
@@ -472,7 +220,7 @@ def load_text_encoder_from_state(
     spec: ClipSpec, state: Mapping[str, torch.Tensor], device: torch.device
 ) -> TextEncoder:
     """The encoder from weights embedded in a checkpoint (text_tower_state), with no file or download."""
-    plan = _plan(spec)
+    plan = make_plan(spec)
     return _text_encoder(plan, (dict(state), "the checkpoint's embedded CLIP text encoder"), CheckpointError, device)
 
 
@@ -499,7 +247,7 @@ def spec_from_record(record: Mapping[str, Any]) -> ClipSpec:
             seed=int(record.get("seed", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"the checkpoint's CLIP encoder record is damaged ({_one_line(exc)})") from None
+        raise CheckpointError(f"the checkpoint's CLIP encoder record is damaged ({first_line(exc)})") from None
 
 
 def check_same(record: Mapping[str, Any], enc: TextEncoder, where: str) -> None:
@@ -517,7 +265,7 @@ def check_same(record: Mapping[str, Any], enc: TextEncoder, where: str) -> None:
 # --- the image tower -------------------------------------------------------------------------------------
 
 
-def _preprocess_cfg(plan: _Plan, size: tuple[int, int]) -> dict[str, Any]:
+def _preprocess_cfg(plan: Plan, size: tuple[int, int]) -> dict[str, Any]:
     """open_clip's preprocessing for these weights: the tag's, or for a file the one every tag of the
     model agrees on (SigLIP's 0.5 mean/std, say), else open_clip's defaults (OpenAI mean/std, bicubic)."""
     from open_clip import pretrained
@@ -605,27 +353,27 @@ def _three(values: Any) -> tuple[float, float, float]:
     return tuple(float(v) for v in values)  # type: ignore[return-value]
 
 
-def _build_visual(plan: _Plan) -> nn.Module:
+def _build_visual(plan: Plan) -> nn.Module:
     from open_clip.model import _build_vision_tower
 
     try:
         with _seeded(_tower_seed(plan.spec.seed, "visual")):
             return _build_vision_tower(plan.config["embed_dim"], plan.vision_cfg(), plan.quick_gelu)
     except ImportError as exc:
-        raise ClipError(f"cannot build the image tower of CLIP model {plan.spec.model}: {_one_line(exc)}") from None
+        raise ClipError(f"cannot build the image tower of CLIP model {plan.spec.model}: {first_line(exc)}") from None
 
 
 def load_image_encoder(spec: ClipSpec, device: torch.device) -> ImageEncoder:
     """The frozen image tower `spec` names; no text tower is built or kept."""
-    plan = _plan(spec)
-    state = _weights_for(plan)
+    plan = make_plan(spec)
+    state = weights_for(plan)
     visual = _build_visual(plan)
     if state is not None:
         weights, source = state
-        part = _visual_part(weights)
+        part = visual_part(weights)
         if not part:
             raise ClipError(f"{source}: no image tower in it (no visual.* weights): CLIP score needs full CLIP weights")
-        _load_strict(visual, part, source, f"{spec.model} image tower", ClipError)
+        load_strict(visual, part, source, f"{spec.model} image tower", ClipError)
     size = visual.image_size if hasattr(visual, "image_size") else plan.config["vision_cfg"].get("image_size", 224)
     size = tuple(size) if isinstance(size, (tuple, list)) else (int(size), int(size))
     return ImageEncoder(spec, visual, plan.config["embed_dim"], _preprocess_cfg(plan, size)).to(device)
@@ -637,7 +385,7 @@ def load_image_encoder(spec: ClipSpec, device: torch.device) -> ImageEncoder:
 def random_clip_state(model: str = TINY, seed: int = 0) -> dict[str, torch.Tensor]:
     """A full CLIP state dict in open_clip's layout with the random init of `ClipSpec(model, seed=seed)`:
     loading it as weights gives the same encoders (and sha256) as that random init."""
-    plan = _plan(ClipSpec(model=model, seed=seed))
+    plan = make_plan(ClipSpec(model=model, seed=seed))
     text_prefix = "text." if plan.custom_text else ""
     state = {f"{text_prefix}{k}": v for k, v in _build_text(plan).state_dict().items()}
     state.update({f"visual.{k}": v for k, v in _build_visual(plan).state_dict().items()})

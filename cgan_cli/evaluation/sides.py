@@ -1,18 +1,18 @@
-"""`cgan eval`: where the two image sets come from, and which metrics are computed on them.
+"""Where `cgan eval`'s two image sets come from: folders, `--save-stats` files, or a checkpoint's images.
 
 Each side is an image folder, a statistics file written by `--save-stats`, or (for FAKE) a checkpoint
-whose family makes images on the fly (translation families translate `--inputs`). Metrics get
-features from one shared Inception pass per side; paired metrics compare files by relative path.
+whose family makes images on the fly (translation families translate `--inputs`; sampling families sample
+as `cgan sample -n` would; text families draw one image per caption of REAL). A side hands out loaders of
+its images, keyed by relative path so paired metrics can match files, and its Inception features (cached
+for unchanged folders). Which metrics run on the sides, and how, is table.py's and service.py's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from PIL import Image
 
@@ -23,31 +23,11 @@ from cgan_cli.data.inputs import InputImage, list_images
 from cgan_cli.data.io import read_image
 from cgan_cli.data.paired import split_aligned
 from cgan_cli.errors import CganError, UsageError
+from cgan_cli.evaluation.options import EvalOptions
 from cgan_cli.families import SampleOptions, TranslateOptions, family_class
 from cgan_cli.metrics.features import FeatureExtractor, cache_key, quantise
 from cgan_cli.metrics.stats import FIDStats, is_stats_file, load_stats
 from cgan_cli.translation import Job, TranslationRun
-
-if TYPE_CHECKING:
-    from cgan_cli.metrics.lpips import LPIPS
-
-ORDER = (
-    "fid",
-    "kid_mean",
-    "kid_std",
-    "is_mean",
-    "is_std",
-    "precision",
-    "recall",
-    "density",
-    "coverage",
-    "psnr",
-    "ssim",
-    "l1",
-    "lpips",
-    "clip_score",
-)
-PAIRED = ("psnr", "ssim", "l1", "lpips")
 
 
 @dataclass
@@ -73,6 +53,7 @@ def _key(rel: Path) -> str:
 
 
 def folder_side(path: Path, half: str | None = None) -> Side:
+    """The images under `path` (recursive), or one half ("left"/"right") of each A|B file."""
     files = list_images(path)
     if not files:
         raise CganError(f"{path}: no images in this folder")
@@ -86,6 +67,7 @@ def folder_side(path: Path, half: str | None = None) -> Side:
 
 
 def open_side(arg: str, role: str) -> Side:
+    """A folder or a --save-stats file; for `role` "fake" also a checkpoint, opened later by open_sides."""
     path = Path(arg)
     if path.is_dir():
         return folder_side(path)
@@ -208,6 +190,38 @@ def sampled_side(ckpt_path: Path, device: torch.device, count: int, batch_size: 
     return Side(str(ckpt_path), "checkpoint", loaders, restart=restart)
 
 
+def open_sides(
+    real: str | Path, fake: str | Path | None, options: EvalOptions, device: torch.device
+) -> tuple[Side, Side | None]:
+    """REAL and FAKE as `cgan eval` reads its arguments: a checkpoint FAKE becomes the images its family makes
+    (and with `aligned`, REAL the other halves of its A|B files)."""
+    real_side = open_side(str(real), "real")
+    fake_side = open_side(str(fake), "fake") if fake is not None else None
+    if fake_side is None or fake_side.kind != "checkpoint":
+        if options.aligned or options.inputs is not None or options.n is not None:
+            raise UsageError("--aligned, --inputs and -n apply when FAKE is a checkpoint")
+        return real_side, fake_side
+    ckpt, makes = Path(fake), checkpoint_makes(Path(fake))
+    if makes in ("text", "samples") and (options.aligned or options.inputs is not None):
+        what = "makes images from text" if makes == "text" else "samples from noise"
+        raise UsageError(f"--aligned and --inputs apply to translation checkpoints; this one {what}")
+    if makes == "text":
+        return real_side, text_side(
+            ckpt, real_side, device, options.n, options.batch_size, options.text_encoder_weights
+        )
+    if makes == "samples":
+        return real_side, sampled_side(ckpt, device, options.n or real_side.count, options.batch_size)
+    source = options.inputs or (Path(real) if options.aligned else None)
+    if source is None:
+        raise UsageError("a checkpoint FAKE translates images: give --inputs DIR (or --aligned with REAL's A|B files)")
+    fake_side, input_half = translated_side(ckpt, source, device, options.n, options.aligned, 8, options.workers)
+    if options.aligned:
+        if real_side.kind != "folder":
+            raise UsageError("--aligned needs REAL to be a folder of A|B files")
+        real_side = folder_side(Path(real), "right" if input_half == "left" else "left")
+    return real_side, fake_side
+
+
 def features_of(
     side: Side,
     extractor: FeatureExtractor,
@@ -216,6 +230,8 @@ def features_of(
     on_error: Callable[[str], None],
     on_progress: Callable[[int], None],
 ) -> dict[str, torch.Tensor]:
+    """Inception features of a side's images; an unchanged folder's come from the cache when `use_cache`. A cache
+    entry is written only when every image was read, so a failure is reported again on the next run."""
     key = None
     if use_cache and side.kind == "folder" and side.root is not None:
         key = cache_key(side.root, side.paths, extractor.settings)
@@ -239,72 +255,7 @@ def features_of(
     return feats
 
 
-def paired_metrics(
-    real: Side,
-    fake: Side,
-    on_error: Callable[[str], None],
-    metrics: Iterable[str] | None = None,
-    lpips: LPIPS | None = None,
-) -> dict[str, float]:
-    """Means over the files sharing a relative path of `metrics` (default: psnr, ssim, l1, and lpips when an
-    `lpips` network is given). A pair that cannot be compared (sizes differ, too small) is reported and skipped."""
-    from cgan_cli.metrics.paired import l1, psnr, ssim
-
-    if metrics is None:
-        metrics = ("psnr", "ssim", "l1", "lpips") if lpips is not None else ("psnr", "ssim", "l1")
-    wanted = tuple(metrics)
-    if unknown := set(wanted) - set(PAIRED):
-        raise ValueError(f"unknown paired metrics: {', '.join(sorted(unknown))}")
-    if "lpips" in wanted and lpips is None:
-        raise ValueError("paired metric lpips needs an LPIPS network")
-    for side in (real, fake):
-        if side.restart is not None:
-            side.restart()
-    real_by_key = dict(real.loaders)
-    if not any(k in real_by_key for k, _ in fake.loaders):
-        raise CganError(f"paired metrics: {real.origin} and {fake.origin} share no relative paths")
-    sums = dict.fromkeys(wanted, 0.0)
-    count = 0
-    for key, load in fake.loaders:  # every fake in order: generated sides are one ordered stream
-        try:
-            b = load()
-            if key not in real_by_key:
-                continue
-            a = real_by_key[key]()
-        except CganError as exc:
-            on_error(str(exc))
-            continue
-        if a.size != b.size:
-            on_error(f"{key}: sizes differ ({a.size[0]}×{a.size[1]} real, {b.size[0]}×{b.size[1]} fake); skipped")
-            continue
-        ta = torch.from_numpy(np.asarray(a, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
-        tb = torch.from_numpy(np.asarray(b, dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
-        try:  # every value of a pair first: a pair counts for all metrics or for none
-            values = {}
-            if "psnr" in wanted:
-                values["psnr"] = min(float(psnr(ta, tb)[0]), 100.0)  # identical images: cap the infinite PSNR
-            if "ssim" in wanted:
-                values["ssim"] = float(ssim(ta, tb)[0])
-            if "l1" in wanted:
-                values["l1"] = float(l1(ta, tb)[0])
-            if "lpips" in wanted:
-                values["lpips"] = lpips.images(a, b)
-        except ValueError as exc:  # images too small for SSIM's window or LPIPS' network
-            on_error(f"{key}: {exc}; skipped")
-            continue
-        for k, v in values.items():
-            sums[k] += v
-        count += 1
-    if not count:
-        raise CganError("paired metrics: no pair could be compared")
-    return {k: v / count for k, v in sums.items()}
-
-
-def check_count(side: Side, need: int, metric: str) -> None:
-    if side.count < need:
-        raise UsageError(f"{metric} needs at least {need} images; {side.origin} has {side.count}")
-
-
 def require_features(side: Side, metric: str) -> None:
+    """A usage error when `metric` would need images of a side that holds only μ and Σ."""
     if side.kind == "stats":
         raise UsageError(f"{metric} needs image features, but {side.origin} holds only FID statistics (μ, Σ)")

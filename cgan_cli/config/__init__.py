@@ -1,12 +1,17 @@
 """Run configs are dataclasses whose fields carry their help text, choices and bounds.
 
 The same table drives the `cgan train <family>` options, validation, and the JSON stored in every
-checkpoint, so the CLI, the API and a resumed run cannot disagree about a default.
+checkpoint, so the CLI, the API and a resumed run cannot disagree about a default. This package imports
+no torch: each family's config module (`cgan_cli/config/<family>.py`) holds its options, the paper's
+defaults in its docstring, and its `FamilySpec`, which is all `--help` and shell completion read. The
+family's code (cgan_cli/families/) is imported only when a family is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import sys
 import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -90,3 +95,19 @@ class TrainConfig:
     keep: int = option(5, "Keep the newest N step checkpoints (0: keep all).", min=0)
     sample_every: int = option(500, "Write a sample grid of the fixed validation batch every N steps.", min=1)
     log_every: int = option(50, "Append losses to log.jsonl every N steps.", min=1)
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """A model family as `cgan` knows it before any torch is imported: the registry's entry."""
+
+    name: str
+    Config: type[TrainConfig]
+    makes: str  # "translations", "samples" or "text": what inference on a checkpoint produces
+    code: str  # "module:Class" of the Family, imported when one is built or a checkpoint of it opened
+    summary: str
+
+    @property
+    def details(self) -> str:
+        """The paper and the defaults, for `cgan train NAME --help`: the docstring of the config's module."""
+        return inspect.getdoc(sys.modules[self.Config.__module__]) or ""
