@@ -24,7 +24,9 @@ pooled fakes, halved, one Adam step for both Ds. Our four nets' weights load int
 tree, names and shapes, `conv_block` included, so reference checkpoints load too). The first step runs
 with the pools still empty, so no random draw is involved and the updated weights can be compared exactly.
 
-On CPU both run the same arithmetic, so the ratio should be ~1.0 and shows the overhead of our code.
+On CPU with `--precision fp32` both run the same arithmetic, so the ratio should be ~1.0 and shows the
+overhead of our code; with `auto` our side runs bf16 autocast on CPUs with bf16 units (AVX512-BF16, AMX),
+and the first-step comparison is only reported.
 On CUDA our family path uses bf16 autocast + channels_last + fused Adam (and `--compile` adds
 torch.compile); the reference stays fp32 eager, so the ratio is the speed-up of our GPU fast path.
 
@@ -61,7 +63,7 @@ from common import add_common_options, setup
 from torch import nn
 
 from cgan_cli.config.choices import RESNET_BLOCKS, UNET_SIZES
-from cgan_cli.device import Runtime, memory_format
+from cgan_cli.device import PRECISIONS, Runtime, memory_format
 from cgan_cli.families import create
 from cgan_cli.families.cyclegan import CycleGANConfig
 from cgan_cli.families.pix2pix import Pix2PixConfig
@@ -539,6 +541,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rounds", type=int, default=3, help="Timed blocks per implementation, alternated; combined by --stat."
     )
     p.add_argument("--compile", action="store_true", help="Also torch.compile our networks (family --compile).")
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="Our side's, as cgan train --precision (auto: bf16 on CUDA and on CPUs with bf16 units); "
+                   "the reference is always fp32.")  # fmt: skip
     p.add_argument(
         "--quick",
         action="store_true",
@@ -563,10 +568,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def our_path(device: torch.device, compile: bool) -> str:
-    if device.type == "cuda":
-        return "bf16 autocast + channels_last + fused Adam" + (" + torch.compile" if compile else "")
-    return "fp32 eager, contiguous, default Adam (the reference's arithmetic)" + (" + torch.compile" if compile else "")
+def our_path(runtime: Runtime) -> str:
+    """What our side ran: the CUDA fast path, or on the CPU eager contiguous tensors and default Adam."""
+    precision = "bf16 autocast" if runtime.bf16 else "fp32"
+    compiled = " + torch.compile" if runtime.compile else ""
+    if runtime.device.type == "cuda":
+        return f"{precision} + channels_last + fused Adam{compiled}"
+    arithmetic = "" if runtime.bf16 else " (the reference's arithmetic)"
+    return f"{precision} eager, contiguous, default Adam{arithmetic}{compiled}"
 
 
 def bench_config(args: argparse.Namespace, device: torch.device, size: int, batch_size: int) -> dict:
@@ -583,7 +592,7 @@ def bench_config(args: argparse.Namespace, device: torch.device, size: int, batc
         crop_size=size,
     )
     torch.manual_seed(0)
-    ours = create("pix2pix", cfg, Runtime(device, compile=args.compile))
+    ours = create("pix2pix", cfg, Runtime(device, args.precision, args.compile))
     ref = ReferencePix2Pix(cfg, device)
     params = {
         "params_G_ours": n_params(ours.G),
@@ -685,7 +694,7 @@ def time_both(
         "net_g": args.net_g,
         "ngf": args.ngf,
         "ndf": args.ndf,
-        "ours_path": our_path(device, args.compile),
+        "ours_path": our_path(Runtime(device, args.precision, args.compile)),
         "ref_path": "fp32 eager, contiguous, torch.optim.Adam defaults",
         "steps": args.steps,
         "rounds": args.rounds,
@@ -725,7 +734,7 @@ def bench_cyclegan(args: argparse.Namespace, device: torch.device, size: int, ba
         crop_size=size,
     )
     torch.manual_seed(0)
-    ours = create("cyclegan", cfg, Runtime(device, compile=args.compile))
+    ours = create("cyclegan", cfg, Runtime(device, args.precision, args.compile))
     ref = ReferenceCycleGAN(cfg, device)
     pairs = {"G_A": (ours.G_A, ref.netG_A), "G_B": (ours.G_B, ref.netG_B),
              "D_A": (ours.D_A, ref.netD_A), "D_B": (ours.D_B, ref.netD_B)}  # fmt: skip
@@ -793,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
     say(f"{args.family} train step on {device} ({name}), torch {torch.__version__}")
-    say(f"  ours: {our_path(device, args.compile)}")
+    say(f"  ours: {our_path(Runtime(device, args.precision, args.compile))}")
     say("  ref:  plain restatement of pytorch-CycleGAN-and-pix2pix, fp32 eager, torch.optim.Adam defaults")
     if device.type == "cpu" and args.load_before is not None and args.load_before > 0.5 * (os.cpu_count() or 1):
         say(f"  note: 1-minute load average was {args.load_before} at start: other work shares these CPUs")

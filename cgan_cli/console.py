@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def stderr_console() -> Console:
-    # Look up sys.stderr at call time: test runners swap it.
+    # Look up sys.stderr at call time: test runners swap it. rich is imported on first use, not by `--help`.
+    from rich.console import Console
+
     return Console(file=sys.stderr, stderr=True, highlight=False, soft_wrap=True)
 
 

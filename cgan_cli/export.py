@@ -25,12 +25,12 @@ import torch
 
 from cgan_cli import __version__
 from cgan_cli.checkpoint import Checkpoint, group_of, load_checkpoint, save_checkpoint
+from cgan_cli.config.inference import MAX_OPSET, MIN_OPSET, OPSET
 from cgan_cli.data.io import atomic_path
 from cgan_cli.errors import CganError, UsageError
 from cgan_cli.families import ExportOptions
 from cgan_cli.families.base import Family, open_checkpoint
 from cgan_cli.families.graph import Axis, ExportGraph, GraphInput
-from cgan_cli.families.options import MAX_OPSET, MIN_OPSET, OPSET
 
 TOLERANCE = {torch.float32: 1e-3, torch.float16: 1e-1}  # max |Δ| on [-1, 1] images vs the fp32 PyTorch generator
 ONNX_EXTRA = "pip install 'cgan-cli[onnx]'"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from cgan_cli.config.inference import MODES
 from cgan_cli.console import info
 from cgan_cli.data.classes import resize_and_centre_crop
 from cgan_cli.data.grid import grid
@@ -19,7 +20,6 @@ from cgan_cli.device import resolve_device
 from cgan_cli.errors import UsageError
 from cgan_cli.families import SampleOptions
 from cgan_cli.families.base import checkpoint_makes, open_checkpoint
-from cgan_cli.families.options import MODES
 from cgan_cli.generation import (
     full_precision,
     latent,

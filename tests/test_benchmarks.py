@@ -41,7 +41,9 @@ def run_quick_rows(script: str, *extra: str) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
 
-@pytest.mark.parametrize("script", ["train_step.py", "translate.py", "eval.py", "forward.py", "decode.py"])
+@pytest.mark.parametrize(
+    "script", ["train_step.py", "translate.py", "eval.py", "forward.py", "decode.py", "startup.py"]
+)
 def test_help(script: str) -> None:
     proc = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
@@ -51,7 +53,9 @@ def test_help(script: str) -> None:
 
 
 def test_train_step_quick() -> None:
-    r = run_quick("train_step.py")
+    # fp32: `auto` is bf16 on CPUs with bf16 units (AVX512-BF16, AMX), and then the first step is not exact
+    r = run_quick("train_step.py", "--precision", "fp32")
+    assert r["ours_path"].startswith("fp32 eager")
     assert r["ratio"] > 0 and r["ours_img_s"] > 0 and r["ref_img_s"] > 0
     assert r["params_G_ours"] == r["params_G_ref"] > 0
     assert r["params_D_ours"] == r["params_D_ref"] > 0
@@ -63,7 +67,8 @@ def test_train_step_quick() -> None:
 
 def test_train_step_cyclegan_quick() -> None:
     # one thread: the 16-filter toy nets only spin-wait with two on a shared 2-core machine
-    r = run_quick("train_step.py", "--family", "cyclegan", "--threads", "1")
+    r = run_quick("train_step.py", "--family", "cyclegan", "--threads", "1", "--precision", "fp32")
+    assert r["ours_path"].startswith("fp32 eager")
     assert r["family"] == "cyclegan" and r["net_g"] == "resnet_6blocks" and r["size"] == 32
     assert r["ratio"] > 0 and r["time_ratio"] > 0 and r["ours_s_per_step"] > 0 and r["ref_s_per_step"] > 0
     assert r["same_params"] is True and r["params_G_A_ours"] == r["params_G_A_ref"] > 0
@@ -119,3 +124,14 @@ def test_decode_quick_torchvision_matches_pillow() -> None:
     rows = {r["decoder"]: r for r in run_quick_rows("decode.py")}
     assert set(rows) == {"pillow", "torchvision"}
     assert rows["torchvision"]["max_abs_diff"] == 0 and rows["torchvision"]["ratio"] > 0
+
+
+def test_startup_quick() -> None:
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / "startup.py"), "--quick", "--json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    r = json.loads(proc.stdout)
+    cases = r["cases"]
+    assert {"cgan --help", "cgan --version", "cgan translate --help", "completion (cgan train pix<Tab>)"} <= set(cases)
+    assert all(c["median_s"] > 0 for c in cases.values()) and cases["python -c pass"]["vs_pass"] == 1.0
+    assert r["help_vs_typer"] == cases["cgan --help"]["vs_typer"] and isinstance(r["goal_met"], bool)

@@ -31,6 +31,8 @@ pytest.importorskip("onnxscript", reason="the onnx extra is not installed")
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 CPU = torch.device("cpu")
+# the exported graphs are fp32, so translate runs fp32 beside them (`auto` is bf16 on CPUs with bf16 units)
+FP32 = ("--precision", "fp32")
 SUFFIX = {"onnx": ".onnx", "torchscript": ".pt", "safetensors": ".safetensors"}
 
 
@@ -175,7 +177,7 @@ def test_an_exported_cyclegan_translates_like_cgan_translate(
     assert record["weights"] == ("G_B" if direction == "BtoA" else "G_A")
     photo = _write_rgb(tmp_path / "photo.png", 64, 96, 1)
     [written] = ok(cgan("translate", str(checkpoints["cyclegan"]), str(photo), "--out", str(tmp_path / "t"),
-                        "--direction", direction, "--device", "cpu"))  # fmt: skip
+                        "--direction", direction, "--device", "cpu", *FP32))  # fmt: skip
     run = _onnx_run(Path(record["path"])) if fmt == "onnx" else _torchscript_run(Path(record["path"]))
     with torch.no_grad():
         ours = _as_pixels(run(_as_tensor(photo)))
@@ -186,7 +188,7 @@ def test_an_exported_pix2pix_translates_like_cgan_translate(checkpoints: dict[st
     record = export(checkpoints["pix2pix"], tmp_path / "g.onnx")
     photo = _write_rgb(tmp_path / "photo.png", 96, 64, 2)
     [written] = ok(cgan("translate", str(checkpoints["pix2pix"]), str(photo), "--out", str(tmp_path / "t"),
-                        "--device", "cpu"))  # fmt: skip
+                        "--device", "cpu", *FP32))  # fmt: skip
     assert np.abs(_as_pixels(_onnx_run(Path(record["path"]))(_as_tensor(photo))) - pixels(written)).max() <= 1
 
 
@@ -198,7 +200,7 @@ def test_an_exported_stargan_takes_the_target_labels(checkpoints: dict[str, Path
     run = _torchscript_run(Path(record["path"]))
     for index, domain in enumerate(domains):
         [written] = ok(cgan("translate", str(ckpt), str(photo), "--out", str(tmp_path / domain), "--to", domain,
-                            "--device", "cpu"))  # fmt: skip
+                            "--device", "cpu", *FP32))  # fmt: skip
         labels = torch.nn.functional.one_hot(torch.tensor([index]), len(domains)).float()
         assert np.abs(_as_pixels(run(_as_tensor(photo), labels)) - pixels(written)).max() <= 1
 

@@ -20,9 +20,10 @@ from cgan_cli.families import family_class
 LEGACY = Path(__file__).parent / "legacy"
 INPUTS = LEGACY / "inputs"
 COMMANDS = {
-    "pix2pix": ["translate", str(INPUTS), "--aligned"],
-    "cyclegan": ["translate", str(INPUTS)],
-    "stargan": ["translate", str(INPUTS), "--to", "green"],
+    # fp32: translate's `auto` would be bf16 autocast on CPUs with bf16 units (sampling is always fp32)
+    "pix2pix": ["translate", str(INPUTS), "--aligned", "--precision", "fp32"],
+    "cyclegan": ["translate", str(INPUTS), "--precision", "fp32"],
+    "stargan": ["translate", str(INPUTS), "--to", "green", "--precision", "fp32"],
     "dcgan": ["sample", "-n", "4"],
     "cgan": ["sample", "-n", "4"],
     "acgan": ["sample", "-n", "4"],

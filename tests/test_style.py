@@ -28,3 +28,9 @@ def test_ruff_is_clean():
 def test_python_m_cgan_cli_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "cgan_cli", "--version"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and result.stdout.startswith("cgan ")
+
+
+def test_no_module_is_a_thousand_line_file():
+    """One room per job: a module that grows past ~450 lines is doing several."""
+    sizes = {p.relative_to(ROOT).as_posix(): len(p.read_text().splitlines()) for p in (ROOT / "cgan_cli").rglob("*.py")}
+    assert {p: n for p, n in sizes.items() if n > 450} == {}

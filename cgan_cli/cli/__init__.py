@@ -11,12 +11,14 @@ import typer
 
 from cgan_cli import __version__
 from cgan_cli.cli import demo, eval, export, info, interp, sample, text2img, train, translate
+from cgan_cli.cli.common import HELP_MODE
 
 app = typer.Typer(
     name="cgan",
     help="Conditional GANs from the command line: train, translate, sample, evaluate and export.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=HELP_MODE,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -47,6 +47,11 @@ def exits_cleanly(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# typer's boxed, coloured help on a terminal; plain help where it is piped or read by a program, which also
+# spares those the ~0.1 s of importing rich's help renderer
+HELP_MODE = "rich" if sys.stdout.isatty() else None
+
+
 def _out_of_memory(exc: BaseException) -> bool:
     """torch's OutOfMemoryError, without importing torch to name it (a command that ran out of device
     memory has imported torch already)."""

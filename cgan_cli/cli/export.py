@@ -10,8 +10,8 @@ from typing import Annotated
 import typer
 
 from cgan_cli.cli.common import NoEma, exits_cleanly, json_option
+from cgan_cli.config.inference import FORMATS, MAX_OPSET, MIN_OPSET, OPSET, ExportOptions, format_of
 from cgan_cli.console import info, out
-from cgan_cli.families.options import FORMATS, MAX_OPSET, MIN_OPSET, OPSET, ExportOptions, format_of
 
 AsJson = json_option("A JSON object (path, format, family, weights, dtype, bytes, max_error).")
 

@@ -16,7 +16,7 @@ from cgan_cli.cli.common import (
     json_option,
     print_written,
 )
-from cgan_cli.families import SampleOptions
+from cgan_cli.config.inference import SampleOptions
 
 BatchSize = batch_size_option("Frames per forward pass.")
 AsJson = json_option("One JSON object per written file.")

@@ -20,7 +20,7 @@ from cgan_cli.cli.common import (
     print_written,
     threads_option,
 )
-from cgan_cli.families import SampleOptions
+from cgan_cli.config.inference import SampleOptions
 
 BatchSize = batch_size_option("Images per forward pass.")
 Threads = threads_option("Encode threads.")

@@ -1,24 +1,26 @@
 """`cgan train <family> …` and `cgan train --resume RUN/latest.safetensors`.
 
 Each family's options are generated from its config dataclass (cgan_cli/config/), so `--help`,
-validation and the config stored in checkpoints come from one table. Building the commands reads only
-the torch-free registry; the train service (cgan_cli/training.py) is imported when a command runs.
+validation and the config stored in checkpoints come from one table. A family's command is built when
+it is first asked for (`cgan --help` builds none); building reads only the torch-free registry, and the
+train service (cgan_cli/training.py) is imported when a command runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import inspect
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from cgan_cli.cli.common import WORKERS_HELP, Device, Precision, default_workers, exits_cleanly
+from cgan_cli.cli.common import HELP_MODE, WORKERS_HELP, Device, Precision, default_workers, exits_cleanly
 from cgan_cli.config import FamilySpec, TrainConfig, field_types, flag_name
 from cgan_cli.console import out
-from cgan_cli.families import FAMILIES
 
 # runtime options: how to run, not what to train, so they are not part of the stored config
 Workers = Annotated[int, typer.Option("--workers", help=WORKERS_HELP, min=0)]
@@ -31,9 +33,27 @@ RunFolder = Annotated[
 ]
 RUNTIME = ("device", "workers", "compile", "sync_bn", "precision")
 
+
+
+class FamilyCommands(TyperGroup):
+    """`cgan train`'s subcommands: one per registered family, built from its config when first asked for."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from cgan_cli.families import FAMILIES
+
+        return list(FAMILIES)
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        from cgan_cli.families import FAMILIES
+
+        return family_command(FAMILIES[name]) if name in FAMILIES else None
+
+
 app = typer.Typer(
+    cls=FamilyCommands,
     help="Train a model. `cgan train FAMILY --help` lists a family's options.",
     no_args_is_help=False,
+    rich_markup_mode=HELP_MODE,
 )
 
 
@@ -91,7 +111,9 @@ def _option_for(name: str, typ: Any, f: dataclasses.Field) -> tuple[Any, Any]:
     return Annotated[typ, typer.Option(flag, **kwargs)], default
 
 
-def _family_command(spec: FamilySpec) -> None:
+@functools.cache
+def family_command(spec: FamilySpec) -> Any:
+    """The click command of `cgan train NAME`, its options generated from the family's config table."""
     types = field_types(spec.Config)
     shared = {f.name for f in dataclasses.fields(TrainConfig)}
     fields = [f for f in dataclasses.fields(spec.Config) if f.metadata.get("cli", True)]
@@ -121,8 +143,6 @@ def _family_command(spec: FamilySpec) -> None:
     del command.__wrapped__  # typer must read our signature, not the wrapped function's
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
-    app.command(spec.name, help=f"{spec.summary}\n\n{spec.details}", short_help=spec.summary)(command)
-
-
-for _spec in FAMILIES.values():
-    _family_command(_spec)
+    one = typer.Typer(rich_markup_mode=HELP_MODE)
+    one.command(spec.name, help=f"{spec.summary}\n\n{spec.details}", short_help=spec.summary)(command)
+    return typer.main.get_command(one)

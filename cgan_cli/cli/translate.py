@@ -20,9 +20,9 @@ from cgan_cli.cli.common import (
     threads_option,
 )
 from cgan_cli.config.choices import DIRECTIONS
+from cgan_cli.config.inference import TranslateOptions
 from cgan_cli.console import error, info, out
 from cgan_cli.errors import CganError, ExitCode, UsageError
-from cgan_cli.families import TranslateOptions
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:

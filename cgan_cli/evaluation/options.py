@@ -1,8 +1,9 @@
 """Everything `cgan eval` can be told besides which metrics: one options object, and the choices it is checked against.
 
-Torch-free on purpose: the CLI declares its options from here without importing torch, numpy or PIL (so
-`cgan eval --help` stays fast). What the options mean for a computation is service.py's and table.py's; the
-resize modes (metrics/features.py) and the Inception network's own layer table stay in cgan_cli/metrics.
+Torch-free on purpose: the CLI (and anything else declaring options) can take these names without importing torch,
+numpy or PIL, so `cgan eval --help` stays fast. What the options mean for a computation is service.py's and
+table.py's; the resize modes (metrics/features.py) and the Inception network's own layer table stay in
+cgan_cli/metrics.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 from cgan_cli.config import FamilySpec, TrainConfig, acgan, cgan, cyclegan, dcgan, gancls, gigagan, pix2pix, stargan
+from cgan_cli.config.inference import ExportOptions, SampleOptions, TranslateOptions
 from cgan_cli.errors import CheckpointError
-from cgan_cli.families.options import ExportOptions, SampleOptions, TranslateOptions
 
 if TYPE_CHECKING:
     import torch

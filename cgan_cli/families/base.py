@@ -22,10 +22,10 @@ from torch.utils.data import Dataset
 
 from cgan_cli.checkpoint import Checkpoint, load_checkpoint, read_metadata
 from cgan_cli.config import FamilySpec, TrainConfig, from_dict, validate
+from cgan_cli.config.inference import ExportOptions, SampleOptions, TranslateOptions
 from cgan_cli.device import Runtime, memory_format
 from cgan_cli.errors import CheckpointError
 from cgan_cli.families import family_class, family_spec
-from cgan_cli.families.options import ExportOptions, SampleOptions, TranslateOptions
 
 if TYPE_CHECKING:
     from cgan_cli.families.graph import ExportGraph

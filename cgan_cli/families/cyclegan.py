@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config.choices import DIRECTIONS
 from cgan_cli.config.cyclegan import SPEC, CycleGANConfig
+from cgan_cli.config.inference import ExportOptions, TranslateOptions
 from cgan_cli.data.grid import grid
 from cgan_cli.data.unpaired import Domains, UnpairedDataset, find_domains, load_domain_image
 from cgan_cli.device import Runtime
@@ -28,7 +29,6 @@ from cgan_cli.families.image_translation import (
     patchgan_config,
     preprocessing,
 )
-from cgan_cli.families.options import ExportOptions, TranslateOptions
 from cgan_cli.nn.losses import gradient_penalty
 from cgan_cli.nn.norm import per_image_batch_norm
 from cgan_cli.nn.patchgan import patchgan

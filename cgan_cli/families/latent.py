@@ -15,6 +15,7 @@ from torch import nn
 
 from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config.choices import parse_policy
+from cgan_cli.config.inference import ExportOptions, SampleOptions
 from cgan_cli.config.latent import LatentConfig
 from cgan_cli.data.classes import LabelledDataset, LabelledImages, detect_channels, find_images
 from cgan_cli.data.grid import grid
@@ -22,7 +23,6 @@ from cgan_cli.device import Runtime
 from cgan_cli.errors import DataError
 from cgan_cli.families.base import Family, Sampler, load_net
 from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, latent_inputs
-from cgan_cli.families.options import ExportOptions, SampleOptions
 from cgan_cli.nn.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANNetConfig
 from cgan_cli.nn.diffaug import diff_augment
 from cgan_cli.nn.ema import EMA, warmed_up

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cgan_cli.checkpoint import Checkpoint
+from cgan_cli.config.inference import ExportOptions, TranslateOptions
 from cgan_cli.config.pix2pix import SPEC, Pix2PixConfig
 from cgan_cli.data.grid import grid
 from cgan_cli.data.io import to_tensor
@@ -27,7 +28,6 @@ from cgan_cli.families.image_translation import (
     patchgan_config,
     preprocessing,
 )
-from cgan_cli.families.options import ExportOptions, TranslateOptions
 from cgan_cli.nn.losses import gradient_penalty
 from cgan_cli.nn.norm import per_image_batch_norm
 from cgan_cli.nn.patchgan import patchgan

@@ -15,6 +15,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from cgan_cli.checkpoint import Checkpoint
+from cgan_cli.config.inference import ExportOptions, TranslateOptions
 from cgan_cli.config.stargan import SPEC, StarGANConfig
 from cgan_cli.data.attributes import label_tensor, read_attributes
 from cgan_cli.data.classes import detect_channels, find_classes, resize_and_centre_crop
@@ -24,7 +25,6 @@ from cgan_cli.device import Runtime
 from cgan_cli.errors import UsageError
 from cgan_cli.families.base import Family, LabelTranslator, Translator, load_net
 from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, image_input
-from cgan_cli.families.options import ExportOptions, TranslateOptions
 from cgan_cli.nn.losses import GANLoss, gradient_penalty
 from cgan_cli.nn.stargan import StarGANDiscriminator, StarGANGenerator, StarGANNetConfig, use_image_statistics
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config.choices import parse_policy
+from cgan_cli.config.inference import ExportOptions, SampleOptions
 from cgan_cli.config.text import TextConfig
 from cgan_cli.data.captions import CaptionedDataset, CaptionedImages, find_captioned
 from cgan_cli.data.grid import grid
@@ -27,7 +28,6 @@ from cgan_cli.device import Runtime
 from cgan_cli.errors import CganError, DataError, UsageError
 from cgan_cli.families.base import Family, TextSampler, load_net
 from cgan_cli.families.graph import ExportGraph, GraphInput, latent_inputs
-from cgan_cli.families.options import ExportOptions, SampleOptions
 from cgan_cli.nn.diffaug import diff_augment
 from cgan_cli.nn.ema import EMA
 from cgan_cli.text.clip import (

@@ -39,9 +39,10 @@ for f in pix2pix cyclegan stargan dcgan cgan acgan gancls gigagan; do
   cp "$work/$f/latest.safetensors" "$out/$f.safetensors"
 done
 rm -rf "$out/made" && mkdir -p "$out/made"
-cgan translate "$out/pix2pix.safetensors" "$out/inputs" -o "$out/made/pix2pix" --device cpu --aligned > /dev/null
-cgan translate "$out/cyclegan.safetensors" "$out/inputs" -o "$out/made/cyclegan" --device cpu > /dev/null
-cgan translate "$out/stargan.safetensors" "$out/inputs" -o "$out/made/stargan" --to green --device cpu > /dev/null
+# fp32: translate's `auto` is bf16 autocast on CPUs with bf16 units, and the images must not depend on the CPU
+cgan translate "$out/pix2pix.safetensors" "$out/inputs" -o "$out/made/pix2pix" --device cpu --aligned --precision fp32 > /dev/null
+cgan translate "$out/cyclegan.safetensors" "$out/inputs" -o "$out/made/cyclegan" --device cpu --precision fp32 > /dev/null
+cgan translate "$out/stargan.safetensors" "$out/inputs" -o "$out/made/stargan" --to green --device cpu --precision fp32 > /dev/null
 for f in dcgan cgan acgan; do
   cgan sample "$out/$f.safetensors" -n 4 -o "$out/made/$f" --device cpu > /dev/null
 done
