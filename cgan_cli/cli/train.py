@@ -143,6 +143,6 @@ def family_command(spec: FamilySpec) -> Any:
     del command.__wrapped__  # typer must read our signature, not the wrapped function's
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
-    one = typer.Typer(rich_markup_mode=HELP_MODE)
+    one = typer.Typer(rich_markup_mode=HELP_MODE, add_completion=False)
     one.command(spec.name, help=f"{spec.summary}\n\n{spec.details}", short_help=spec.summary)(command)
     return typer.main.get_command(one)
