@@ -24,8 +24,9 @@ from typer.testing import CliRunner, Result
 
 from cgan_cli.cli import app
 from cgan_cli.errors import UsageError
-from cgan_cli.evaluation import METRICS, ORDER, PAIRED, EvalOptions, Report, evaluate, select
-from cgan_cli.evaluation.table import BY_NAME, PAIRS
+from cgan_cli.evaluation.options import EvalOptions
+from cgan_cli.evaluation.service import Report, evaluate
+from cgan_cli.evaluation.table import BY_NAME, METRICS, ORDER, PAIRED, PAIRS, select
 
 ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "numpy", "PIL")

@@ -17,14 +17,15 @@ import torch
 from PIL import Image
 
 from cgan_cli.cache import read_cached, write_cached
-from cgan_cli.checkpoint import load_checkpoint, read_metadata
+from cgan_cli.checkpoint import read_metadata
 from cgan_cli.console import warn
 from cgan_cli.data.inputs import InputImage, list_images
 from cgan_cli.data.io import read_image
 from cgan_cli.data.paired import split_aligned
 from cgan_cli.errors import CganError, UsageError
 from cgan_cli.evaluation.options import EvalOptions
-from cgan_cli.families import SampleOptions, TranslateOptions, family_class
+from cgan_cli.families import SampleOptions, TranslateOptions
+from cgan_cli.families.base import checkpoint_makes, open_checkpoint
 from cgan_cli.metrics.features import FeatureExtractor, cache_key, quantise
 from cgan_cli.metrics.stats import FIDStats, is_stats_file, load_stats
 from cgan_cli.translation import Job, TranslationRun
@@ -93,9 +94,8 @@ def translated_side(
 ) -> tuple[Side, str]:
     """Images a translation checkpoint makes from `inputs` (generated lazily, in order); also returns which
     half of aligned files is the model's input."""
-    meta = read_metadata(ckpt_path)
-    cls = family_class(meta.get("family", "?"), ckpt_path)
-    translator = cls.translator(load_checkpoint(ckpt_path, groups=cls.inference_groups()), device, TranslateOptions())
+    cls, ckpt = open_checkpoint(ckpt_path)
+    translator = cls.translator(ckpt, device, TranslateOptions())
     files = list_images(inputs) if inputs.is_dir() else []
     if not files:
         raise CganError(f"{inputs}: no input images to translate")
@@ -116,12 +116,6 @@ def translated_side(
     loaders = [(_key(p.relative_to(inputs)), next_image) for p in files]
     side = Side(str(ckpt_path), "checkpoint", loaders, root=inputs, paths=files, restart=restart)
     return side, translator.aligned_half
-
-
-def checkpoint_makes(ckpt_path: Path) -> str:
-    """What a checkpoint's family produces at inference: "translations" or "samples"."""
-    meta = read_metadata(ckpt_path)
-    return family_class(meta.get("family", "?"), ckpt_path).makes
 
 
 def with_captions(side: Side) -> list[str]:
