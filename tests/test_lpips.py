@@ -198,6 +198,13 @@ def test_tampered_and_foreign_files_are_refused(hub, weights_file, tmp_path):
     with pytest.raises(ours.CganError, match="modified or damaged"):
         ours.load_lpips(ours.find_lpips_weights(tampered))
 
+    data = bytearray(weights_file.read_bytes())
+    at = data.index(b'"format_version":"') + len(b'"format_version":"')
+    data[at : at + 1] = b"x"  # a damaged version is a one-line error, not a ValueError
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(ours.CganError, match="damaged LPIPS weights metadata"):
+        ours.find_lpips_weights(tampered)
+
     foreign = tmp_path / "foreign.safetensors"
     save_file({"x": torch.zeros(2)}, str(foreign))
     with pytest.raises(ours.CganError, match="not an LPIPS weights file"):

@@ -107,6 +107,11 @@ def json_option(help: str) -> Any:
     return Annotated[bool, typer.Option("--json", help=help)]
 
 
+# the image-making commands (sample, text2img) spell these the same way
+ImageBatch = batch_size_option("Images per forward pass.")
+EncodeThreads = threads_option("Encode threads.")
+
+
 def default_workers() -> int:
     """Training's DataLoader processes: each holds a copy of the dataset state, so a few."""
     return min(4, os.cpu_count() or 1)

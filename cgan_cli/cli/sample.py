@@ -9,21 +9,19 @@ import typer
 
 from cgan_cli.cli.common import (
     Device,
+    EncodeThreads,
     Ext,
+    ImageBatch,
     NoEma,
     Truncation,
-    batch_size_option,
     default_threads,
     exits_cleanly,
     json_option,
     output_ext,
     print_written,
-    threads_option,
 )
 from cgan_cli.errors import UsageError
 
-BatchSize = batch_size_option("Images per forward pass.")
-Threads = threads_option("Encode threads.")
 AsJson = json_option("One JSON object per image (path, seed, class) instead of a path.")
 
 
@@ -45,8 +43,8 @@ def sample(
     ] = None,
     no_ema: NoEma = False,
     ext: Ext = "png",
-    batch_size: BatchSize = 64,
-    workers: Threads = default_threads(),
+    batch_size: ImageBatch = 64,
+    workers: EncodeThreads = default_threads(),
     device: Device = "auto",
     as_json: AsJson = False,
 ) -> None:

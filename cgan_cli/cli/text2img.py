@@ -7,27 +7,14 @@ from typing import Annotated
 
 import typer
 
-from cgan_cli.cli.common import (
-    Device,
-    Ext,
-    NoEma,
-    Truncation,
-    batch_size_option,
-    default_threads,
-    exits_cleanly,
-    json_option,
-    output_ext,
-    print_written,
-    threads_option,
-)
+from cgan_cli.cli import common
+from cgan_cli.cli.common import Device, EncodeThreads, Ext, ImageBatch, NoEma, Truncation
 from cgan_cli.config.inference import SampleOptions
 
-BatchSize = batch_size_option("Images per forward pass.")
-Threads = threads_option("Encode threads.")
-AsJson = json_option("One JSON object per image (path, prompt, seed) instead of a path.")
+AsJson = common.json_option("One JSON object per image (path, prompt, seed) instead of a path.")
 
 
-@exits_cleanly
+@common.exits_cleanly
 def text2img(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of a text-to-image family (gancls, gigagan).")],
     prompts: Annotated[list[str], typer.Argument(help="Prompts; `-` reads one prompt per line from stdin.")],
@@ -49,8 +36,8 @@ def text2img(
     ] = None,
     no_ema: NoEma = False,
     ext: Ext = "png",
-    batch_size: BatchSize = 32,
-    workers: Threads = default_threads(),
+    batch_size: ImageBatch = 32,
+    workers: EncodeThreads = common.default_threads(),
     device: Device = "auto",
     as_json: AsJson = False,
 ) -> None:
@@ -62,8 +49,8 @@ def text2img(
     from cgan_cli.prompts import read_prompts
     from cgan_cli.sampling import ImageSettings, text_images
 
-    settings = ImageSettings(out_dir, output_ext(ext), grid_file, truncation, batch_size, workers, device)
+    settings = ImageSettings(out_dir, common.output_ext(ext), grid_file, truncation, batch_size, workers, device)
     seed_list = parse_seeds(seeds) if seeds is not None else parse_seeds(f"{seed}-{seed + n - 1}")
     texts = read_prompts(prompts)
     options = SampleOptions(ema=not no_ema, clip_weights=str(clip_weights or ""))
-    print_written(text_images(checkpoint, texts, seed_list, options, settings), as_json)
+    common.print_written(text_images(checkpoint, texts, seed_list, options, settings), as_json)

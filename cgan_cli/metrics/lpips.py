@@ -200,8 +200,11 @@ def _combined_metadata(path: Path) -> dict[str, str]:
             f"{path}: not an LPIPS weights file (no {FORMAT} metadata); write one with "
             "`python -m cgan_cli.metrics.lpips --net alex FILE`"
         )
-    if int(meta.get("format_version", "0")) > FORMAT_VERSION:
-        raise CganError(f"{path}: written by a newer cgan (format {meta['format_version']}); upgrade cgan")
+    version = meta.get("format_version", "0")
+    if not version.isdigit():
+        raise CganError(f"{path}: damaged LPIPS weights metadata (format version {version[:20]!r})")
+    if int(version) > FORMAT_VERSION:
+        raise CganError(f"{path}: written by a newer cgan (format {version}); upgrade cgan")
     if meta.get("net") not in NETS or meta.get("version") != VERSION:
         raise CganError(f"{path}: LPIPS weights of an unknown kind (net {meta.get('net')}, v{meta.get('version')})")
     return meta
