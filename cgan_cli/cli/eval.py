@@ -13,12 +13,24 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cgan_cli.cli.common import DEVICE_HELP, default_threads, exits_cleanly
+from cgan_cli.cli.common import (
+    Device,
+    batch_size_option,
+    default_threads,
+    exits_cleanly,
+    json_option,
+    threads_option,
+)
 from cgan_cli.console import animated, error, info, out, stderr_console
 from cgan_cli.errors import ExitCode
 
 if TYPE_CHECKING:
     from rich.progress import Progress
+
+
+BatchSize = batch_size_option("Images per Inception pass.")
+Threads = threads_option("Decode threads.")
+AsJson = json_option("One JSON object with every metric and the settings.")
 
 
 def _flag(name: str, help: str) -> typer.models.OptionInfo:
@@ -85,12 +97,10 @@ def evaluate(
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", min=2, help="KID subset size.")] = 1000,
     is_splits: Annotated[int, typer.Option("--is-splits", min=1, help="Inception Score splits.")] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed for KID subsets and IS shuffling.")] = 0,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per Inception pass.")] = 50,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Decode threads.")] = default_threads(),
-    device: Annotated[str, typer.Option("--device", help=DEVICE_HELP)] = "auto",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON object with every metric and the settings.")
-    ] = False,
+    batch_size: BatchSize = 50,
+    workers: Threads = default_threads(),
+    device: Device = "auto",
+    as_json: AsJson = False,
 ) -> None:
     """Compare two image sets. Prints `name: value` lines (or --json); exit 1 if an image could not be read."""
     from cgan_cli.evaluation import service

@@ -13,6 +13,7 @@ from cgan_cli.cli.common import (
     Device,
     Ext,
     Precision,
+    batch_size_option,
     default_threads,
     exits_cleanly,
     json_option,
@@ -47,6 +48,7 @@ def parse_sets(values: list[str]) -> tuple[tuple[str, float], ...]:
     return tuple(pairs)
 
 
+BatchSize = batch_size_option("Images per forward pass (same-size images batch together).")
 Threads = threads_option("Decode/encode threads.")
 AsJson = json_option("One JSON object per output on stdout instead of a path.")
 
@@ -94,10 +96,7 @@ def translate(
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave outputs that already exist alone.")
     ] = False,
-    batch_size: Annotated[
-        int,
-        typer.Option("--batch-size", "-b", help="Images per forward pass (same-size images batch together).", min=1),
-    ] = 8,
+    batch_size: BatchSize = 8,
     workers: Threads = default_threads(),
     device: Device = "auto",
     gpu_decode: Annotated[
