@@ -203,31 +203,3 @@ def _imports_torch(modules: list[str]) -> list[str]:
 
 def test_the_options_side_imports_no_torch() -> None:
     assert _imports_torch(["cgan_cli.evaluation", "cgan_cli.evaluation.options", "cgan_cli.evaluation.table"]) == []
-
-
-# cli/common.py (its owner is making it lazy) stood in for, and the cgan_cli.cli package without its __init__, which
-# imports every subcommand: what is left is cli/eval.py's own imports
-EVAL_HELP_ALONE = """
-import sys, types
-package = types.ModuleType("cgan_cli.cli")
-package.__path__ = ["cgan_cli/cli"]
-common = types.ModuleType("cgan_cli.cli.common")
-common.DEVICE_HELP, common.default_threads, common.exits_cleanly = "Device.", lambda: 1, lambda fn: fn
-sys.modules.update({"cgan_cli.cli": package, "cgan_cli.cli.common": common})
-import typer
-from typer.testing import CliRunner
-from cgan_cli.cli.eval import evaluate
-app = typer.Typer()
-app.command("eval")(evaluate)
-app.command("other")(lambda: None)
-result = CliRunner().invoke(app, ["eval", "--help"])
-assert result.exit_code == 0 and "--clip-score" in result.stdout, result.output
-"""
-
-
-def test_eval_help_imports_no_torch() -> None:
-    """`cgan eval --help` through cli/eval.py alone: no torch, numpy or PIL (the service is imported on a run)."""
-    code = f"{EVAL_HELP_ALONE}\nprint([m for m in {HEAVY!r} if m in sys.modules])"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    assert ast.literal_eval(done.stdout.strip()) == []
