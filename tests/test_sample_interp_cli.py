@@ -349,6 +349,12 @@ def test_sample_grid_of_an_unconditional_model_is_square(dcgan: Path, tmp_path: 
     assert Image.open(tmp_path / "g.png").size == (2 * SIZE + 2, 2 * SIZE + 2)
 
 
+def test_sample_json_names_the_grid_as_text2img_and_interp_do(dcgan: Path, tmp_path: Path) -> None:
+    lines = [json.loads(line) for line in ok(sample(dcgan, tmp_path / "o", "-n", "2", "--grid", str(tmp_path / "g.png"),
+                                                    "--json"))]  # fmt: skip
+    assert lines[-1] == {"path": str(tmp_path / "g.png"), "kind": "grid"} and [r["seed"] for r in lines[:-1]] == [0, 1]
+
+
 @pytest.mark.parametrize("ext,fmt,suffix", [("jpg", "JPEG", "jpg"), ("JPEG", "JPEG", "jpg"), ("webp", "WEBP", "webp")])
 def test_sample_ext_chooses_the_format(cgan_ema: Path, tmp_path: Path, ext: str, fmt: str, suffix: str) -> None:
     out = tmp_path / "out"
