@@ -1,5 +1,6 @@
-"""What the inference commands (translate, sample, interp, text2img, export) let a user choose, as plain
-frozen dataclasses each family reads the fields of that apply to it. Torch-free: the CLI builds them."""
+"""What the inference commands (translate, sample, interp, text2img, export) let a user choose: plain frozen
+dataclasses each family reads the fields of that apply to it, the export formats and ONNX opsets, and interp's
+walk modes. Torch-free: the CLI declares its options from these and builds the dataclasses."""
 
 from __future__ import annotations
 
