@@ -16,6 +16,7 @@ import json
 import logging
 import re
 import warnings
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from cgan_cli.errors import CganError, UsageError
 from cgan_cli.families import ExportOptions
 from cgan_cli.families.base import Family, open_checkpoint
 from cgan_cli.families.graph import Axis, ExportGraph, GraphInput
+from cgan_cli.weights import ARCHIVE_DIGEST, GRAPH_DIGEST, archive_digest, export_digest, onnx_graph_digest
 
 TOLERANCE = {torch.float32: 1e-3, torch.float16: 1e-1}  # max |Δ| on [-1, 1] images vs the fp32 PyTorch generator
 ONNX_EXTRA = "pip install 'cgan-cli[onnx]'"
@@ -262,6 +264,7 @@ def _write_onnx(module: torch.nn.Module, graph: ExportGraph, examples: tuple[tor
     model.producer_name, model.producer_version = "cgan", __version__
     model.doc_string = f"cgan {metadata['cgan.family']} generator ({metadata['cgan.weights']}); see metadata_props"
     del model.metadata_props[:]
+    metadata = {**metadata, GRAPH_DIGEST: export_digest(onnx_graph_digest(model), metadata, GRAPH_DIGEST)}
     for key, value in metadata.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
@@ -309,10 +312,16 @@ def _onnx_runner(path: Path, graph: ExportGraph, modules: Any) -> Callable[..., 
 def _write_torchscript(module: torch.nn.Module, examples: tuple[torch.Tensor, ...], path: Path,
                        metadata: dict[str, str]) -> None:  # fmt: skip
     """Traced: control flow in our generators depends on config, not on data. The metadata travels as
-    `cgan.json` (read with `torch.jit.load(f, _extra_files={"cgan.json": ""})`)."""
+    `cgan.json` (read with `torch.jit.load(f, _extra_files={"cgan.json": ""})`), with the digest of the
+    archive's program and tensors, taken from a first save (`archive_digest` leaves out what saves vary)."""
     try:
         with quiet(), torch.no_grad():
             traced = torch.jit.trace(module, examples, check_trace=False)
+            first = io.BytesIO()
+            torch.jit.save(traced, first)
+            with zipfile.ZipFile(first) as archive:
+                program = archive_digest(archive)
+            metadata = {**metadata, ARCHIVE_DIGEST: export_digest(program, metadata, ARCHIVE_DIGEST)}
             torch.jit.save(traced, str(path), _extra_files={"cgan.json": json.dumps(metadata, sort_keys=True)})
     except Exception as exc:
         raise _failed("TorchScript export", exc) from None

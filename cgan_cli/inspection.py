@@ -24,6 +24,7 @@ from cgan_cli.config import to_dict
 from cgan_cli.errors import CganError, CheckpointError
 from cgan_cli.export import ONNX_EXTRA
 from cgan_cli.families import FAMILIES
+from cgan_cli.weights import ARCHIVE_DIGEST, GRAPH_DIGEST, archive_digest, export_digest, onnx_graph_digest
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".ts", ".torchscript")
 MAX_JSON = 64 << 20  # a cgan.json is a few kB; a bigger member is not ours, and is not read into memory
@@ -128,7 +129,7 @@ def _describe_export(path: Path, fmt: str, meta: dict[str, str], weights: dict[s
     record.update(
         kind=f"{'ONNX' if fmt == 'onnx' else 'TorchScript'} export",
         training=False,
-        verified=False,  # export.py records no checksum in ONNX or TorchScript files: there is nothing to check
+        verified=ARCHIVE_DIGEST in meta or GRAPH_DIGEST in meta,  # checked on reading; older exports have none
         step=step,
         epoch=None,
         parameters={},
@@ -161,6 +162,7 @@ def _torchscript_metadata(path: Path) -> tuple[dict[str, str], dict[str, int]]:
                 raise CheckpointError(f"{path}: damaged cgan metadata (cgan.json is {members[name].file_size} bytes)")
             meta = json.loads(archive.read(name))
             storages = [i for n, i in members.items() if re.fullmatch(r"[^/]+/data/\d+", n)]
+            program = archive_digest(archive) if isinstance(meta, dict) and ARCHIVE_DIGEST in meta else None
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, ValueError, UnicodeDecodeError) as exc:
@@ -168,7 +170,15 @@ def _torchscript_metadata(path: Path) -> tuple[dict[str, str], dict[str, int]]:
         raise CheckpointError(f"{path}: {what} ({str(exc)[:200]})") from None
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise CheckpointError(f"{path}: damaged cgan metadata (cgan.json is not an object of strings)")
+    _check_digest(path, meta, ARCHIVE_DIGEST, program)
     return meta, {"tensors": len(storages), "tensor_bytes": sum(i.file_size for i in storages)}
+
+
+def _check_digest(path: Path, meta: dict[str, str], key: str, program: str | None) -> None:
+    """An export that records its digest (over its program and metadata) must still match it; an older export
+    records none and is reported unverified."""
+    if key in meta and (program is None or meta[key] != export_digest(program, meta, key)):
+        raise CheckpointError(f"{path}: checksum mismatch in the export: the file was modified or damaged")
 
 
 def _onnx_metadata(path: Path) -> tuple[dict[str, str], dict[str, int]]:
@@ -183,6 +193,7 @@ def _onnx_metadata(path: Path) -> tuple[dict[str, str], dict[str, int]]:
         text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(f"{path}: not a readable ONNX file ({text[:200]})") from None
     meta = {p.key: p.value for p in model.metadata_props}
+    _check_digest(path, meta, GRAPH_DIGEST, onnx_graph_digest(model) if GRAPH_DIGEST in meta else None)
     elements = nbytes = 0
     for tensor in model.graph.initializer:
         count = prod(tensor.dims)
@@ -256,8 +267,11 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         kind += f" (opset {r['export']['opset']})"
     rows = [("file", r["path"]), ("kind", kind), ("bytes", f"{r['bytes']:,}")]
     groups = len(r["tensor_groups"])
-    rows.append(("verified", f"metadata and {_count(groups, 'tensor-group SHA-256 digest')}" if r["verified"]
-                 else "no (ONNX and TorchScript exports record no checksum)"))  # fmt: skip
+    if r["format"] == "safetensors":
+        verified = f"metadata and {_count(groups, 'tensor-group SHA-256 digest')}"
+    else:
+        verified = "the program's SHA-256 digest" if r["verified"] else "no (an export that records no checksum)"
+    rows.append(("verified", verified))
     rows.append(("family", r["family"] if r["known_family"] else f"{r['family']} (not a family this cgan knows)"))
     if r["summary"]:
         rows.append(("summary", r["summary"]))

@@ -17,6 +17,7 @@ or cli, so that all of them (and checkpoint.py) can import it.
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 from collections.abc import Iterable, Mapping
 from importlib.util import find_spec
@@ -148,3 +149,34 @@ def tensor_digest(
         h.update(entry.format(key=key, dtype=t.dtype, shape=tuple(t.shape)).encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy())
     return h.hexdigest()
+
+
+ARCHIVE_DIGEST = "cgan.archive_sha256"  # TorchScript exports: of the program and tensors (archive_digest)
+GRAPH_DIGEST = "cgan.graph_sha256"  # ONNX exports: of the graph, initializers included (onnx_graph_digest)
+
+
+def archive_digest(archive: zipfile.ZipFile) -> str:
+    """SHA-256 of a TorchScript archive's program and tensors, read as zip members (no code runs): every member
+    but the extra files (where the digest itself travels) and the id each save draws anew."""
+    h = hashlib.sha256()
+    for info in sorted(archive.infolist(), key=lambda i: i.filename):
+        name = info.filename.split("/", 1)[-1]
+        if name.startswith("extra/") or name == ".data/serialization_id":
+            continue
+        h.update(f"{name}|{info.file_size}|".encode())
+        with archive.open(info) as member:
+            while chunk := member.read(1 << 20):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def export_digest(program: str, metadata: Mapping[str, str], key: str) -> str:
+    """What an export records under `key`: its program's digest joined to every other metadata entry, so
+    a changed config or family is caught as well as a changed weight."""
+    rest = json.dumps({k: v for k, v in metadata.items() if k != key}, sort_keys=True)
+    return hashlib.sha256(f"{program}|{rest}".encode()).hexdigest()
+
+
+def onnx_graph_digest(model: object) -> str:
+    """SHA-256 of an ONNX model's graph (nodes, inputs, outputs, initializers), not of its metadata."""
+    return hashlib.sha256(model.graph.SerializeToString(deterministic=True)).hexdigest()  # type: ignore[attr-defined]

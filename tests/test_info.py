@@ -260,9 +260,42 @@ def test_a_torchscript_export_is_read_without_loading_its_program(exports, monke
     assert record["family"] == "pix2pix" and record["step"] == 2 and record["config"] == legacy
     assert record["export"]["weights"] == "G" and record["export"]["dtype"] == "float32"
     assert [i["name"] for i in record["export"]["inputs"]] == ["image"]
-    assert record["export"]["tensors"] > 0 and not record["verified"] and not record["training"]
+    assert record["export"]["tensors"] > 0 and record["verified"] and not record["training"]
     text = ok(cgan("info", str(exports["torchscript"])))
     assert any(line.startswith("kind:") and "TorchScript export" in line for line in text)
+    assert any(line.startswith("verified:") and "SHA-256" in line for line in text)
+
+
+def rewrite_zip(src: Path, dst: Path, change) -> None:
+    """`dst`: `src`'s members, each passed through change(name, bytes)."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as old, zipfile.ZipFile(dst, "w") as new:
+        for info in old.infolist():
+            new.writestr(info.filename, change(info.filename, old.read(info)))
+
+
+@pytest.mark.parametrize("part", ["a weight", "the program", "the metadata"])
+def test_a_tampered_torchscript_export_is_refused(exports, tmp_path, part):
+    """The export's digest covers its tensors, its code and cgan.json: any changed byte is one error line."""
+
+    def change(name: str, data: bytes) -> bytes:
+        if part == "a weight" and name.endswith("/data/0"):
+            return bytes([data[0] ^ 0x01]) + data[1:]
+        if part == "the program" and name.endswith(".py") and "/code/" in name:
+            return data + b"\n# edited\n"
+        if part == "the metadata" and name.endswith("extra/cgan.json"):
+            return data.replace(b'"cgan.step": "2"', b'"cgan.step": "3"')
+        return data
+
+    tampered = tmp_path / "tampered.pt"
+    rewrite_zip(exports["torchscript"], tampered, change)
+    assert tampered.read_bytes() != exports["torchscript"].read_bytes()
+    line = one_line_error(cgan("info", str(tampered)), 1)
+    assert "checksum mismatch" in line and "modified or damaged" in line
+    untouched = tmp_path / "same.pt"
+    rewrite_zip(exports["torchscript"], untouched, lambda name, data: data)  # re-zipped, same contents: still good
+    assert records(str(untouched))[0]["verified"]
 
 
 def test_an_onnx_export_is_read_without_running_it(exports, monkeypatch):
@@ -277,6 +310,24 @@ def test_an_onnx_export_is_read_without_running_it(exports, monkeypatch):
     assert record["export"]["opset"] == 18 and record["export"]["weights"] == "G_ema"
     assert record["export"]["elements"] > 0 and record["makes"] == "samples"
     assert [i["name"] for i in record["export"]["inputs"]] == ["z", "truncation"]
+    assert record["verified"]
+
+
+def test_a_tampered_onnx_export_is_refused(exports, tmp_path):
+    if "onnx" not in exports:
+        pytest.skip("the onnx extra is not installed")
+    import onnx
+
+    model = onnx.load(str(exports["onnx"]))
+    weight = next(t for t in model.graph.initializer if t.raw_data)
+    weight.raw_data = bytes([weight.raw_data[0] ^ 0x01]) + weight.raw_data[1:]
+    onnx.save(model, str(tmp_path / "weight.onnx"))
+    model = onnx.load(str(exports["onnx"]))
+    step = next(p for p in model.metadata_props if p.key == "cgan.step")
+    step.value = "3"
+    onnx.save(model, str(tmp_path / "meta.onnx"))
+    for name in ("weight.onnx", "meta.onnx"):
+        assert "checksum mismatch" in one_line_error(cgan("info", str(tmp_path / name)), 1)
 
 
 def test_onnx_without_the_extra_says_how_to_install_it(exports, monkeypatch, tmp_path):
