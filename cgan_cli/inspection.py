@@ -24,7 +24,7 @@ from cgan_cli.config import to_dict
 from cgan_cli.errors import CganError, CheckpointError
 from cgan_cli.export import ONNX_EXTRA
 from cgan_cli.families import FAMILIES
-from cgan_cli.weights import ARCHIVE_DIGEST, GRAPH_DIGEST, archive_digest, export_digest, onnx_graph_digest
+from cgan_cli.weights import ARCHIVE_DIGEST, GRAPH_DIGEST, archive_digest, export_digest, first_line, onnx_graph_digest
 
 TORCHSCRIPT_SUFFIXES = (".pt", ".ts", ".torchscript")
 MAX_JSON = 64 << 20  # a cgan.json is a few kB; a bigger member is not ours, and is not read into memory
@@ -167,7 +167,7 @@ def _torchscript_metadata(path: Path) -> tuple[dict[str, str], dict[str, int]]:
         raise
     except (zipfile.BadZipFile, ValueError, UnicodeDecodeError) as exc:
         what = "damaged cgan metadata" if isinstance(exc, ValueError) else "not a TorchScript archive"
-        raise CheckpointError(f"{path}: {what} ({str(exc)[:200]})") from None
+        raise CheckpointError(f"{path}: {what} ({first_line(exc)})") from None
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise CheckpointError(f"{path}: damaged cgan metadata (cgan.json is not an object of strings)")
     _check_digest(path, meta, ARCHIVE_DIGEST, program)
@@ -190,8 +190,7 @@ def _onnx_metadata(path: Path) -> tuple[dict[str, str], dict[str, int]]:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises its own decode errors for anything that is not a model
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CheckpointError(f"{path}: not a readable ONNX file ({text[:200]})") from None
+        raise CheckpointError(f"{path}: not a readable ONNX file ({first_line(exc)})") from None
     meta = {p.key: p.value for p in model.metadata_props}
     _check_digest(path, meta, GRAPH_DIGEST, onnx_graph_digest(model) if GRAPH_DIGEST in meta else None)
     elements = nbytes = 0

@@ -51,7 +51,7 @@ class ImageSettings:
     device: str = "auto"
 
 
-def check_grid(settings: ImageSettings, inside_out_dir: bool = True) -> None:
+def _check_grid(settings: ImageSettings, inside_out_dir: bool = True) -> None:
     """A bad contact-sheet name fails before any work."""
     if settings.grid is None:
         return
@@ -70,7 +70,7 @@ def _check_count(settings: ImageSettings, count: int) -> None:
 def sample_images(checkpoint: Path, seeds: list[int], classes: list[str], ema: bool,
                   settings: ImageSettings) -> Iterator[Written]:  # fmt: skip
     """`cgan sample`: every seed for every class asked for (none: seed s gets class s mod K)."""
-    check_grid(settings)
+    _check_grid(settings)
     dev = resolve_device(settings.device)
     sampler = open_sampler(checkpoint, dev, SampleOptions(ema=ema))
     names = sampler.class_names
@@ -95,7 +95,7 @@ def sample_images(checkpoint: Path, seeds: list[int], classes: list[str], ema: b
 def text_images(checkpoint: Path, texts: list[str], seeds: list[int], options: SampleOptions,
                 settings: ImageSettings) -> Iterator[Written]:  # fmt: skip
     """`cgan text2img`: every seed for every prompt, one folder per prompt, NAME.txt beside each image."""
-    check_grid(settings, inside_out_dir=False)
+    _check_grid(settings, inside_out_dir=False)
     items = [PromptItem(p, s) for p in range(len(texts)) for s in seeds]
     _check_count(settings, len(items))
     dev = resolve_device(settings.device)

@@ -20,7 +20,7 @@ from PIL import Image
 from cgan_cli.data import jpeg
 from cgan_cli.data.inputs import InputImage
 from cgan_cli.data.io import image_to_uint8_tensor, normalise, read_image, save_image, uint8_tensor_to_image
-from cgan_cli.device import autocast, check_precision, inference_memory_format, resolve_device
+from cgan_cli.device import Runtime, inference_memory_format, resolve_device
 from cgan_cli.errors import CganError, ImageReadError, UsageError
 from cgan_cli.families import TranslateOptions
 from cgan_cli.families.base import Translator, open_checkpoint
@@ -77,17 +77,17 @@ class TranslationRun:
     def __init__(
         self,
         translator: Translator,
-        device: torch.device,
+        runtime: Runtime | torch.device,
         *,
         size: tuple[int, int] | None = None,
         aligned: bool = False,
         batch_size: int = 8,
         workers: int = 4,
         gpu_decode: bool = False,
-        precision: str = "auto",
     ) -> None:
+        self.runtime = Runtime.of(runtime)  # the device, and --precision for the forward passes
+        device = self.runtime.device
         self.t, self.device, self.gpu_decode = translator, device, gpu_decode and device.type == "cuda"
-        self.precision = check_precision(precision)
         self.memory_format = inference_memory_format(device, translator.net)
         if isinstance(translator.net, torch.nn.Module):  # weights in the inputs' layout, or every conv converts
             translator.net.to(memory_format=self.memory_format)
@@ -128,7 +128,7 @@ class TranslationRun:
         x = normalise(batch.to(self.device, non_blocking=True))
         x = pad_to_multiple(x, self.t.multiple, self.t.min_side)
         x = x.contiguous(memory_format=self.memory_format)
-        with autocast(self.device, self.precision):
+        with self.runtime.autocast():
             y = self.t.net(x)
         return y[..., :h, :w].float().cpu()
 
@@ -217,8 +217,8 @@ class Translation:
 
     def __init__(self, checkpoint: Path, options: TranslateOptions, settings: TranslateSettings) -> None:
         cls, ckpt = open_checkpoint(checkpoint)
-        check_precision(settings.precision)
-        dev = resolve_device(settings.device)
+        self.runtime = Runtime(resolve_device(settings.device), settings.precision)
+        dev = self.runtime.device
         if settings.gpu_decode and dev.type != "cuda":
             raise UsageError(f"--gpu-decode needs a CUDA --device (the device is {dev})")
         targets: list[str | None] = list(dict.fromkeys(settings.targets or [None]))
@@ -227,13 +227,13 @@ class Translation:
         out = settings.out_dir  # one --to writes into --out; several (or all) one subfolder per domain
         self.runs = [(cls.translator(ckpt, dev, replace(options, target=t)), out / t if len(targets) > 1 else out)
                      for t in targets]  # fmt: skip
-        self.device, self.settings = dev, settings
+        self.settings = settings
         torch.manual_seed(settings.seed)
 
     def results(self, items: list[InputImage]) -> Iterator[Result]:
-        s, dev = self.settings, self.device
+        s = self.settings
+        gpu_decode = self.runtime.device.type == "cuda" if s.gpu_decode is None else s.gpu_decode
         for translator, folder in self.runs:
-            run = TranslationRun(translator, dev, size=s.size, aligned=s.aligned, batch_size=s.batch_size,
-                                 workers=s.workers, precision=s.precision,
-                                 gpu_decode=dev.type == "cuda" if s.gpu_decode is None else s.gpu_decode)  # fmt: skip
+            run = TranslationRun(translator, self.runtime, size=s.size, aligned=s.aligned, batch_size=s.batch_size,
+                                 workers=s.workers, gpu_decode=gpu_decode)  # fmt: skip
             yield from run.run(plan_outputs(items, folder, s.ext), s.skip_existing)

@@ -17,7 +17,6 @@ import torch
 from PIL import Image
 
 from cgan_cli.cache import read_cached, write_cached
-from cgan_cli.checkpoint import read_metadata
 from cgan_cli.console import warn
 from cgan_cli.data.inputs import InputImage, list_images
 from cgan_cli.data.io import read_image
@@ -43,6 +42,7 @@ class Side:
     paths: list[Path] = field(default_factory=list)
     restart: Callable[[], None] | None = None  # generated sides: start generating from the first image again
     captions: list[str] | None = None  # the prompt of each image, in loader order (text-to-image sides)
+    makes: str | None = None  # a checkpoint not yet opened: what its family makes, from its header
 
     @property
     def count(self) -> int:
@@ -75,8 +75,8 @@ def open_side(arg: str, role: str) -> Side:
     if is_stats_file(path):
         return Side(str(path), "stats", stats=load_stats(path))
     if path.is_file() and role == "fake" and path.suffix == ".safetensors":
-        read_metadata(path)  # raises a clear error for other .safetensors files
-        return Side(str(path), "checkpoint")
+        # the header: a clear error for other .safetensors files, and what the family makes
+        return Side(str(path), "checkpoint", makes=checkpoint_makes(path))
     if not path.exists():
         raise CganError(f"{path}: no such folder or file")
     what = "an image folder, a --save-stats file" + (" or a checkpoint" if role == "fake" else "")
@@ -195,7 +195,7 @@ def open_sides(
         if options.aligned or options.inputs is not None or options.n is not None:
             raise UsageError("--aligned, --inputs and -n apply when FAKE is a checkpoint")
         return real_side, fake_side
-    ckpt, makes = Path(fake), checkpoint_makes(Path(fake))
+    ckpt, makes = Path(fake), fake_side.makes
     if makes in ("text", "samples") and (options.aligned or options.inputs is not None):
         what = "makes images from text" if makes == "text" else "samples from noise"
         raise UsageError(f"--aligned and --inputs apply to translation checkpoints; this one {what}")

@@ -243,9 +243,6 @@ class Family(ABC):
         raise CheckpointError(f"{ckpt.path}: a {cls.name} checkpoint does not make images from text")
 
 
-GROUPS = ("none", "inference", "all")
-
-
 def open_checkpoint(path: Path, groups: str = "inference") -> tuple[type[Family], Checkpoint]:
     """The one way commands open a checkpoint: the header read and verified once, the family's code found
     from it, then the tensor groups asked for read and verified: "none" (the header: family, config, step),
