@@ -123,3 +123,14 @@ def test_per_image_batch_norm_equals_the_reference_test_time_behaviour():
         assert torch.allclose(swapped(x), reference, atol=1e-5)
         assert torch.allclose(swapped(x[1:]), reference[1:], atol=1e-5)  # independent of batching
         assert not torch.allclose(copy.deepcopy(net).eval()(x), reference, atol=1e-3)  # running stats differ
+
+
+def test_the_torch_free_crop_multiple_is_each_generators_own():
+    """`--crop-size` is checked without building a network (config/choices.py); it must say what the network says."""
+    from cgan_cli.config.choices import generator_multiple
+    from cgan_cli.config.image_translation import GENERATORS
+    from cgan_cli.config.pix2pix import Pix2PixConfig
+    from cgan_cli.families.image_translation import generator_config
+
+    for name in GENERATORS:
+        assert generator_multiple(name) == generator_config(Pix2PixConfig(net_g=name), 3, 3).multiple, name
