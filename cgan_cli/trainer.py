@@ -1,7 +1,8 @@
 """The one training loop every family shares.
 
 A family supplies networks, optimizers, a dataset and `train_step`; the loop owns the learning-rate
-schedule, data order, progress on stderr, `log.jsonl`, sample grids, checkpoints, exact resume,
+schedule, data order, progress on stderr, `log.jsonl` (losses every --log-every steps, the family's
+figures of its validation samples beside every grid), sample grids, checkpoints, exact resume,
 SIGINT/SIGTERM and the non-finite-loss guard. Losses are summed on the device and read back only
 every --log-every steps, so the hot loop never waits on the GPU. Under torchrun it runs data-parallel
 (cgan_cli/distributed.py): every rank trains on its shard, rank 0 alone writes.
@@ -75,6 +76,7 @@ class Trainer:
         self._counts: dict[str, int] = {}
         self._last_log = (time.perf_counter(), 0)
         self.last_saved: Path | None = None
+        self.sample_stats: dict[str, float] = {}  # the latest figures of the validation samples, shown in status
 
     # --- state --------------------------------------------------------------------------------
     def _rng_states(self) -> dict[str, torch.Tensor]:
@@ -177,8 +179,15 @@ class Trainer:
         return record
 
     def write_samples(self, batch: dict[str, torch.Tensor]) -> None:
-        if self.world.main:
-            save_image(self.family.sample_grid(batch), self.run_dir / "samples" / f"step-{self.pos.step:07d}.png")
+        """The grid of the fixed validation batch, and the family's figures of it as a line of log.jsonl."""
+        if not self.world.main:
+            return
+        save_image(self.family.sample_grid(batch), self.run_dir / "samples" / f"step-{self.pos.step:07d}.png")
+        stats = self.family.sample_stats(batch)
+        if stats:
+            self.sample_stats = stats
+            with open(self.run_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps({"step": self.pos.step, "epoch": self.pos.epoch, **stats}) + "\n")
 
     # --- the loop -----------------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -295,8 +304,9 @@ class Trainer:
                 step = self.pos.step
                 if step % cfg.log_every == 0 or step == total:
                     record = self.flush_log()
+                    shown = {**record, **self.sample_stats}
                     status = " ".join(
-                        f"{k} {v:.3g}" for k, v in record.items() if k not in ("step", "epoch", "time", "lr")
+                        f"{k} {v:.3g}" for k, v in shown.items() if k not in ("step", "epoch", "time", "lr")
                     )
                     progress.update(task, completed=step, status=f"ep {self.pos.epoch} {status}")
                     if progress.disable and world.main:  # no live bar: one plain line per log interval instead

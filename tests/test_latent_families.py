@@ -50,10 +50,8 @@ def test_shapes_for_every_size_and_conditioning(size, channels, d_cond):
     assert fake.shape == (2, channels, size, size)
     assert fake.abs().max() <= 1  # tanh
     out = D(fake, labels)
-    if d_cond == "acgan":
-        assert out[0].shape == (2,) and out[1].shape == (2, 4)
-    else:
-        assert out.shape == (2,)
+    assert out.logits.shape == (2,)
+    assert out.classes is None if d_cond != "acgan" else out.classes.shape == (2, 4)
     # one stride-2 layer per doubling from 4×4
     strided = [m for m in G.modules() if isinstance(m, torch.nn.ConvTranspose2d) and m.stride == (2, 2)]
     assert len(strided) == {32: 3, 64: 4, 128: 5}[size]
@@ -118,8 +116,8 @@ def test_projection_adds_the_class_embedding_inner_product():
     x, y = torch.randn(2, 3, 32, 32), torch.tensor([2, 0])
     h = D.features(x)
     want = D.head(h).flatten() + (D.embed(y) * h.sum((2, 3))).sum(1)
-    torch.testing.assert_close(D(x, y), want)
-    assert not torch.allclose(D(x, torch.tensor([0, 2])), D(x, y))  # the class changes the score
+    torch.testing.assert_close(D(x, y).logits, want)
+    assert not torch.allclose(D(x, torch.tensor([0, 2])).logits, D(x, y).logits)  # the class changes the score
 
 
 def test_concat_discriminator_sees_one_hot_label_maps():
@@ -129,7 +127,7 @@ def test_concat_discriminator_sees_one_hot_label_maps():
     x = torch.randn(1, 1, 32, 32)
     maps = torch.zeros(1, 3, 32, 32)
     maps[:, 1] = 1
-    torch.testing.assert_close(D(x, torch.tensor([1])), D.head(D.features(torch.cat([x, maps], 1))).flatten())
+    torch.testing.assert_close(D(x, torch.tensor([1])).logits, D.head(D.features(torch.cat([x, maps], 1))).flatten())
 
 
 def test_generator_conditioning_onehot_and_embedding():
@@ -195,7 +193,7 @@ def test_acgan_classifier_is_trained_with_cross_entropy_on_logits(classes_dir):
     torch.testing.assert_close(fam.class_loss(logits, labels), want)
     # D's class head returns raw scores (no softmax inside the network)
     x = torch.randn(4, 3, 32, 32)
-    _, cls = fam.D.eval()(x, torch.zeros(4, dtype=torch.long))
+    cls = fam.D.eval()(x, torch.zeros(4, dtype=torch.long)).classes
     assert not torch.allclose(cls.sum(1), torch.ones(4))
     # D steps alone teach the head the classes of a fixed real batch
     ds = fam.dataset()
@@ -205,7 +203,7 @@ def test_acgan_classifier_is_trained_with_cross_entropy_on_logits(classes_dir):
     first = None
     for _ in range(25):
         fam.opt_D.zero_grad()
-        _, cls = fam.D(images, y)
+        cls = fam.D(images, y).classes
         loss = fam.class_loss(cls, y)
         first = float(loss.detach()) if first is None else first
         loss.backward()

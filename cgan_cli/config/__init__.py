@@ -53,6 +53,8 @@ def validate(cfg: Any) -> None:
         flag = flag_name(f.name)
         if meta.get("required") and value in ("", None):
             raise UsageError(f"{flag} is required")
+        if value is None:  # an optional setting left to its default
+            continue
         if meta.get("choices") and value not in meta["choices"]:
             raise UsageError(f"{flag} must be one of {', '.join(meta['choices'])} (got {value!r})")
         if meta.get("min") is not None and value < meta["min"]:

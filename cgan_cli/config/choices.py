@@ -9,6 +9,8 @@ from __future__ import annotations
 from cgan_cli.errors import UsageError
 
 GAN_LOSSES = ("vanilla", "nonsat", "lsgan", "hinge", "wgangp")
+ADVERSARIAL = (*GAN_LOSSES, "wgan")  # what GANLoss computes: wgan is wgangp's critic loss without the penalty
+LATENT_LOSSES = (*ADVERSARIAL, "r3gan")  # the latent families also clip WGAN's weights and pair RpGAN's logits
 SMOOTHABLE = ("vanilla", "nonsat", "lsgan")  # losses with a real-label target that one-sided smoothing can lower
 NORMS = ("batch", "instance", "none")
 UNET_SIZES = {"unet_32": 5, "unet_64": 6, "unet_128": 7, "unet_256": 8, "unet_512": 9}  # name → downsamplings

@@ -1,17 +1,38 @@
-"""Options shared by the latent-to-image families (dcgan, cgan, acgan): the DCGAN backbone's sizes,
-its losses and the optional stabilisers. Torch-free: the network config is built by cgan_cli/families/latent.py.
+"""Options shared by the latent-to-image families (dcgan, cgan, acgan, infogan): the DCGAN backbone's
+sizes, its losses, the optional stabilisers and the classic training tricks. Torch-free: the network config
+is built by cgan_cli/families/latent.py, the tricks run in its training step.
+
+The optimiser follows the loss unless --lr/--beta1/--beta2/--n-critic are given (`LOSS_DEFAULTS`): DCGAN's
+Adam 2e-4 (0.5, 0.999) and one D step per G step; the original WGAN's RMSprop 5e-5 with 5 critic steps and
+weight clipping at 0.01 (Arjovsky et al. 2017, martinarjovsky/WassersteinGAN); R3GAN's Adam 2e-4 (0, 0.99)
+(Huang et al. 2024, brownvc/R3GAN's CIFAR-10 configuration, γ 0.05).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cgan_cli.config import TrainConfig, option
-from cgan_cli.config.choices import GAN_LOSSES, LATENT_IMAGE_SIZES, SMOOTHABLE, check_policy
+from cgan_cli.config.choices import LATENT_IMAGE_SIZES, LATENT_LOSSES, SMOOTHABLE, check_policy
 from cgan_cli.errors import UsageError
 
 D_NORM_CHOICES = ("auto", "batch", "layer", "none")
+
+
+class Optimiser(NamedTuple):
+    kind: str  # "adam" or "rmsprop"
+    lr: float
+    betas: tuple[float, float]
+    n_critic: int
+
+
+DCGAN_OPTIMISER = Optimiser("adam", 2e-4, (0.5, 0.999), 1)
+LOSS_DEFAULTS = {
+    "wgan": Optimiser("rmsprop", 5e-5, (0.5, 0.999), 5),
+    "r3gan": Optimiser("adam", 2e-4, (0.0, 0.99), 1),
+}
 
 
 @dataclass
@@ -23,7 +44,8 @@ class LatentConfig(TrainConfig):
     z_dim: int = option(100, "Latent (noise) dimensions.", min=1)
     ngf: int = option(128, "Generator width: the 4×4 layer has 8·ngf channels at 64×64.", min=1)
     ndf: int = option(128, "Discriminator width of the first layer.", min=1)
-    loss: str = option("nonsat", "GAN loss (vanilla: the saturating minimax form).", choices=GAN_LOSSES)
+    loss: str = option("nonsat", "GAN loss (vanilla: the saturating minimax form; wgan: weight-clipped critic; "
+                       "r3gan: relativistic pairing with R1 + R2).", choices=LATENT_LOSSES)  # fmt: skip
     spectral_norm: bool = option(False, "Spectral normalisation on every D layer (D then has no batch norm).")
     d_norm: str = option("auto", "D normalisation (auto: batch; none with spectral norm; layer with wgangp).",
                          choices=D_NORM_CHOICES)  # fmt: skip
@@ -33,7 +55,28 @@ class LatentConfig(TrainConfig):
     ema: float = option(0.0, "Keep an EMA generator with this decay, e.g. 0.999 (0: off); sampling uses it.",
                         min=0.0, max=0.99999)  # fmt: skip
     diffaug: str = option("", "DiffAugment policies on real and fake images alike: color,translation,cutout.")
-    n_critic: int = option(1, "D steps per G step (each step is one D update on one batch).", min=1)
+    n_critic: int | None = option(None, "D steps per G step, each step one D update on one batch (default: the "
+                                  "loss's, 5 for wgan, else 1).", min=1)  # fmt: skip
+    lr: float | None = option(None, "Learning rate (default: the loss's, 5e-5 for wgan, else 2e-4).", min=0.0)
+    beta1: float | None = option(None, "Adam beta1 (default: the loss's, 0 for r3gan, else 0.5).", min=0.0, max=1.0)
+    beta2: float | None = option(None, "Adam beta2 (default: the loss's, 0.99 for r3gan, else 0.999).", min=0.0,
+                                 max=1.0)  # fmt: skip
+    weight_clip: float = option(0.01, "With --loss wgan: clip every critic weight to [-c, c] after each D step.",
+                                min=0.0)  # fmt: skip
+    gamma: float = option(0.05, "With --loss r3gan: the weight γ of R1 + R2 (γ/2 · each; R3GAN's CIFAR-10 0.05).",
+                          min=0.0)  # fmt: skip
+    feature_matching: float = option(0.0, "Feature matching (Salimans et al. 2016): add λ · mean|E f(real) − "
+                                     "E f(fake)| of D's last features to G's loss (0: off).", min=0.0)  # fmt: skip
+    feature_matching_only: bool = option(False, "With --feature-matching: G's loss is the feature distance alone "
+                                         "(improved-gan), no adversarial term.")  # fmt: skip
+    minibatch_disc: int = option(0, "Minibatch discrimination kernels before D's last layer (Salimans et al. "
+                                 "2016: 100, of 5 dimensions; 0: off).", min=0)  # fmt: skip
+    minibatch_stddev: int = option(0, "ProGAN's minibatch standard-deviation feature map before D's last layer, "
+                                   "over groups of this size (4 is ProGAN's; 0: off).", min=0)  # fmt: skip
+    historical_averaging: float = option(0.0, "Historical averaging (Salimans et al. 2016): add λ · ‖θ − mean of "
+                                         "past θ‖² to the G and D losses (0: off).", min=0.0)  # fmt: skip
+    unrolled: int = option(0, "Unrolled GAN (Metz et al. 2017): G's loss is taken against D after K look-ahead "
+                           "steps on a copy (0: off; the paper uses 5 to 10).", min=0)  # fmt: skip
     lambda_gp: float = option(10.0, "Gradient-penalty weight (with --loss wgangp).", min=0.0)
     flip: bool = option(False, "Random horizontal flips of the training images.")
     batch_size: int = option(64, "Images per step.", min=1)
@@ -50,6 +93,20 @@ class LatentConfig(TrainConfig):
         if self.label_smoothing != 1.0 and self.loss not in SMOOTHABLE:
             raise UsageError(f"--label-smoothing applies to the {', '.join(SMOOTHABLE)} losses, not {self.loss}")
         check_policy(self.diffaug)
+        if self.feature_matching_only and not self.feature_matching:
+            raise UsageError("--feature-matching-only needs --feature-matching λ > 0")
+        if self.r1 and self.loss == "r3gan":
+            raise UsageError("--loss r3gan has its own R1 + R2 (weight --gamma); drop --r1")
+        if self.minibatch_disc and self.minibatch_stddev:
+            raise UsageError("choose one of --minibatch-disc and --minibatch-stddev")
+
+    def optimiser(self) -> Optimiser:
+        """The optimiser the loss calls for, with any of --lr/--beta1/--beta2/--n-critic the user gave."""
+        base = LOSS_DEFAULTS.get(self.loss, DCGAN_OPTIMISER)
+        given = Optimiser(base.kind, self.lr, (self.beta1, self.beta2), self.n_critic)
+        betas = tuple(b if g is None else g for b, g in zip(base.betas, given.betas))
+        lr = base.lr if given.lr is None else given.lr
+        return Optimiser(base.kind, lr, betas, base.n_critic if given.n_critic is None else given.n_critic)
 
     def data_root(self) -> Path:
         raise NotImplementedError
@@ -57,4 +114,4 @@ class LatentConfig(TrainConfig):
     def resolved_d_norm(self) -> str:
         if self.d_norm != "auto":
             return self.d_norm
-        return "none" if self.spectral_norm else "layer" if self.loss == "wgangp" else "batch"
+        return "none" if self.spectral_norm else "layer" if self.loss in ("wgangp", "r3gan") else "batch"

@@ -132,6 +132,11 @@ class Family(ABC):
     def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(C, H, W) image in [-1, 1] showing what the model does on `batch`."""
 
+    def sample_stats(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """Figures of the fixed validation batch that the trainer logs beside each sample grid (e.g. the
+        latent families' sample diversity, which falls when G collapses); none by default."""
+        return {}
+
     # --- helpers for subclasses ---------------------------------------------------------------
     def add_net(self, name: str, net: nn.Module) -> nn.Module:
         self.nets[name] = net.to(self.device, memory_format=memory_format(self.device))
@@ -144,11 +149,21 @@ class Family(ABC):
         net = self.nets[name]
         return torch.compile(net) if self.runtime.compile else net
 
-    def adam(self, name: str, params: Any, lr: float) -> torch.optim.Optimizer:
+    def adam(
+        self, name: str, params: Any, lr: float, betas: tuple[float, float] | None = None
+    ) -> torch.optim.Optimizer:
+        """Adam (fused on CUDA) with the config's betas unless given, registered under `name`."""
         fused = self.device.type == "cuda"
-        opt = torch.optim.Adam(params, lr=lr, betas=(self.config.beta1, self.config.beta2), fused=fused or None)
+        betas = betas or (self.config.beta1, self.config.beta2)
+        return self._register(name, torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None))
+
+    def rmsprop(self, name: str, params: Any, lr: float) -> torch.optim.Optimizer:
+        """RMSprop at PyTorch's defaults (α 0.99), as the original WGAN trains its critic and generator."""
+        return self._register(name, torch.optim.RMSprop(params, lr=lr))
+
+    def _register(self, name: str, opt: torch.optim.Optimizer) -> torch.optim.Optimizer:
         for group in opt.param_groups:
-            group["initial_lr"] = lr
+            group["initial_lr"] = group["lr"]  # the learning-rate schedule scales this
         self.optimizers[name] = opt
         return opt
 

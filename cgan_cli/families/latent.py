@@ -1,14 +1,17 @@
-"""The shared trainer of the latent-to-image families (dcgan, cgan, acgan): z (and a class) → image on the
-DCGAN backbone, with the optional stabilisers of `LatentConfig` (cgan_cli/config/latent.py), sampling
-from a checkpoint, and the export graphs of `cgan sample`. Each family subclasses `LatentGAN` and
-overrides a hook (its network config, its data, ACGAN's class loss)."""
+"""The shared trainer of the latent-to-image families (dcgan, cgan, acgan, infogan): z (and a class) → image
+on the DCGAN backbone, with the optional stabilisers and training tricks of `LatentConfig`
+(cgan_cli/config/latent.py: WGAN's clipping, R3GAN's loss, feature matching, historical averaging, unrolled
+look-ahead; the minibatch layers live in the networks), the diversity of the validation samples for the
+log, sampling from a checkpoint, and the export graphs of `cgan sample`. Each family subclasses `LatentGAN`
+and overrides a hook (its network config, its data, ACGAN's class loss, InfoGAN's codes)."""
 
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -23,10 +26,12 @@ from cgan_cli.device import Runtime
 from cgan_cli.errors import DataError
 from cgan_cli.families.base import Family, Sampler, load_net
 from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, latent_inputs
-from cgan_cli.nn.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANNetConfig
+from cgan_cli.nn.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANNetConfig, DOutput
 from cgan_cli.nn.diffaug import diff_augment
 from cgan_cli.nn.ema import EMA, warmed_up
-from cgan_cli.nn.losses import GANLoss, gradient_penalty, r1_penalty
+from cgan_cli.nn.historical import HistoricalAverage
+from cgan_cli.nn.losses import GANLoss, gradient_penalty, r1_penalty, relativistic_loss
+from cgan_cli.nn.unrolled import look_ahead
 
 GRID_COLUMNS = 8
 
@@ -54,11 +59,21 @@ class LatentGAN(Family):
         self.ema = EMA(self.G) if config.ema > 0 else None
         if self.ema is not None:
             self.nets["G_ema"] = self.ema.model
-        self.opt_G = self.adam("G", self.G.parameters(), config.lr)
-        self.opt_D = self.adam("D", self.D.parameters(), config.lr)
+        self.optim = config.optimiser()
+        self.opt_G = self.optimizer("G", self.G)
+        self.opt_D = self.optimizer("D", self.D)
+        self.history: dict[str, HistoricalAverage] = {}
+        if config.historical_averaging:  # the running sums are buffers of these nets: in every checkpoint
+            self.history = {name: self.add_net(f"{name}_hist", HistoricalAverage(self.nets[name])) for name in "GD"}
         self.run_G, self.run_D = self.runner("G"), self.runner("D")
-        self.gan_loss = GANLoss(config.loss, config.label_smoothing)
+        self.gan_loss = GANLoss("wgan" if config.loss == "r3gan" else config.loss, config.label_smoothing)
         self.policy = parse_policy(config.diffaug)
+
+    def optimizer(self, name: str, net: nn.Module) -> torch.optim.Optimizer:
+        opt = self.optim
+        if opt.kind == "rmsprop":
+            return self.rmsprop(name, net.parameters(), opt.lr)
+        return self.adam(name, net.parameters(), opt.lr, opt.betas)
 
     @classmethod
     def net_config(cls, config: LatentConfig) -> DCGANNetConfig:
@@ -71,6 +86,8 @@ class LatentGAN(Family):
             ndf=config.ndf,
             d_norm=config.resolved_d_norm(),
             spectral_norm=config.spectral_norm,
+            minibatch_disc=config.minibatch_disc,
+            minibatch_stddev=config.minibatch_stddev,
         )
 
     # --- data -------------------------------------------------------------------------------
@@ -102,85 +119,147 @@ class LatentGAN(Family):
         return {"z": z, "label": labels.long()}
 
     # --- training ---------------------------------------------------------------------------
-    def discriminate(
-        self, images: torch.Tensor, labels: torch.Tensor, eager: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(real/fake logits, class logits or None) of D on DiffAugmented images (`eager`: never the
-        compiled D, for R1's double backward)."""
-        D = self.D if eager else self.run_D
-        out = D(diff_augment(images, self.policy) if self.policy else images, labels)
-        return out if isinstance(out, tuple) else (out, None)
+    def draw(self, labels: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """G's latent input for fakes of `labels`, and the codes `code_loss` checks (None: no codes)."""
+        return torch.randn(labels.shape[0], self.config.z_dim, device=self.device), None
+
+    def discriminate(self, D: Callable[..., DOutput], images: torch.Tensor, labels: torch.Tensor) -> DOutput:
+        """D's output on DiffAugmented images (the same policy for reals and fakes)."""
+        return D(diff_augment(images, self.policy) if self.policy else images, labels)
 
     def class_loss(self, class_logits: torch.Tensor | None, labels: torch.Tensor) -> torch.Tensor | None:
         """ACGAN's auxiliary cross-entropy; None for families without a classifier head."""
         return None
 
+    def code_loss(self, out: DOutput, codes: Any) -> torch.Tensor | None:
+        """InfoGAN's mutual-information term on fakes made from `codes`; None for families without codes."""
+        return None
+
+    def d_loss(
+        self, D: nn.Module, run: Callable[..., DOutput], real: torch.Tensor, fake: torch.Tensor,
+        labels: torch.Tensor, codes: Any,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # fmt: skip
+        """D's objective on one batch and its named terms. `run` is D as the hot loop calls it (compiled with
+        --compile), `D` the eager module the gradient penalties differentiate twice; the unrolled GAN's
+        look-ahead passes its copy as both."""
+        cfg = self.config
+        penalised = bool(cfg.r1) or cfg.loss == "r3gan"
+        if penalised:
+            # R1/R2 differentiate D twice: the whole D step runs eager then (a compiled D's batch-norm update
+            # would also bump the running statistics the eager graph saved)
+            run = D
+            real = real.detach().requires_grad_(True)
+            fake = fake.detach().requires_grad_(cfg.loss == "r3gan")
+        with self.runtime.autocast():
+            real_out = self.discriminate(run, real, labels)
+            fake_out = self.discriminate(run, fake, labels)
+            if cfg.loss == "r3gan":
+                terms = {"D_adv": relativistic_loss(real_out.logits, fake_out.logits)}
+            else:
+                terms = {"D_real": self.gan_loss(real_out.logits, real=True),
+                         "D_fake": self.gan_loss(fake_out.logits, real=False)}  # fmt: skip
+        cls_real, cls_fake = self.class_loss(real_out.classes, labels), self.class_loss(fake_out.classes, labels)
+        if cls_real is not None and cls_fake is not None:
+            terms["D_cls"] = cls_real + cls_fake
+        info = self.code_loss(fake_out, codes)
+        if info is not None:
+            terms["D_info"] = info
+        if self.gan_loss.uses_gradient_penalty:
+            with self.runtime.autocast():
+                terms["D_gp"] = gradient_penalty(lambda x: D(x, labels).logits, real, fake, cfg.lambda_gp)
+        if cfg.r1:
+            terms["D_r1"] = r1_penalty(real_out.logits, real, cfg.r1)
+        if cfg.loss == "r3gan":
+            terms["D_r1"] = r1_penalty(real_out.logits, real, cfg.gamma)
+            terms["D_r2"] = r1_penalty(fake_out.logits, fake, cfg.gamma)
+        return sum(terms.values()), terms
+
+    def g_loss(
+        self, run: Callable[..., DOutput], real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor, codes: Any
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """G's objective against D as `run` judges it (the live D, or the unrolled look-ahead copy)."""
+        cfg = self.config
+        terms: dict[str, torch.Tensor] = {}
+        with self.runtime.autocast():
+            out = self.discriminate(run, fake, labels)
+            paired = cfg.loss == "r3gan" or cfg.feature_matching
+            if paired:
+                with torch.no_grad():
+                    real_out = self.discriminate(run, real, labels)
+            if not cfg.feature_matching_only:
+                if cfg.loss == "r3gan":
+                    terms["G"] = relativistic_loss(out.logits, real_out.logits)
+                else:
+                    terms["G"] = self.gan_loss(out.logits, real=True, generator=True)
+            if cfg.feature_matching:
+                terms["G_fm"] = cfg.feature_matching * feature_distance(real_out.features, out.features)
+        cls_g = self.class_loss(out.classes, labels)
+        if cls_g is not None:
+            terms["G_cls"] = cls_g
+        info = self.code_loss(out, codes)
+        if info is not None:
+            terms["G_info"] = info
+        return sum(terms.values()), terms
+
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg = self.config
         real, labels = batch["image"], batch["label"]
-        g_step = self.step % cfg.n_critic == 0
-        z = torch.randn(real.shape[0], cfg.z_dim, device=self.device)
+        g_step = self.step % self.optim.n_critic == 0
+        z, codes = self.draw(labels)
         with torch.set_grad_enabled(g_step), self.runtime.autocast():
             fake = self.run_G(z, self.G.class_vector(labels))  # (N, C, H, W); fakes share the real labels
 
-        # D: real → real, fake → fake (+ class CE, GP, R1)
+        # D: real → real, fake → fake (+ class CE, info, GP, R1/R2, history)
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        if cfg.r1:
-            real = real.detach().requires_grad_(True)
-        with self.runtime.autocast():
-            # R1 differentiates D twice: the whole D step runs eager then (a compiled D's batch-norm update
-            # would also bump the running statistics the eager graph saved)
-            real_logits, real_cls = self.discriminate(real, labels, eager=bool(cfg.r1))
-            fake_logits, fake_cls = self.discriminate(fake.detach(), labels, eager=bool(cfg.r1))
-            loss_d_real = self.gan_loss(real_logits, real=True)
-            loss_d_fake = self.gan_loss(fake_logits, real=False)
-        loss_d = loss_d_real + loss_d_fake
-        losses = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach()}
-        cls_real, cls_fake = self.class_loss(real_cls, labels), self.class_loss(fake_cls, labels)
-        if cls_real is not None and cls_fake is not None:
-            loss_d = loss_d + cls_real + cls_fake
-            losses["D_cls"] = (cls_real + cls_fake).detach()
-        if self.gan_loss.uses_gradient_penalty:
-            with self.runtime.autocast():
-                gp = gradient_penalty(lambda x: _adversarial(self.D(x, labels)), real, fake, cfg.lambda_gp)
-            loss_d = loss_d + gp
-            losses["D_gp"] = gp.detach()
-        if cfg.r1:
-            r1 = r1_penalty(real_logits, real, cfg.r1)
-            loss_d = loss_d + r1
-            losses["D_r1"] = r1.detach()
+        loss_d, terms = self.d_loss(self.D, self.run_D, real, fake.detach(), labels, codes)
+        if cfg.historical_averaging:
+            terms["D_hist"] = self.history["D"].penalty(self.D, cfg.historical_averaging)
+            loss_d = loss_d + terms["D_hist"]
         loss_d.backward()
         self.opt_D.step()
+        if cfg.loss == "wgan":
+            with torch.no_grad():
+                for p in self.D.parameters():
+                    p.clamp_(-cfg.weight_clip, cfg.weight_clip)
+        losses = {k: v.detach() for k, v in terms.items()}
         if not g_step:
             return losses
 
-        # G: make D call the fakes real (and of the right class)
+        # G: make D (or D after K look-ahead steps) call the fakes real, and of the right class and codes
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
-        with self.runtime.autocast():
-            logits, cls = self.discriminate(fake, labels)
-            loss_g = self.gan_loss(logits, real=True, generator=True)
-        losses["G"] = loss_g.detach()
-        cls_g = self.class_loss(cls, labels)
-        if cls_g is not None:
-            loss_g = loss_g + cls_g
-            losses["G_cls"] = cls_g.detach()
+        judge: Callable[..., DOutput] = self.run_D
+        if cfg.unrolled:
+            judge = look_ahead(self.D, self.opt_D, lambda d: self.d_loss(d, d, real, fake.detach(), labels, codes)[0],
+                               cfg.unrolled)  # fmt: skip
+        loss_g, terms = self.g_loss(judge, real, fake, labels, codes)
+        if cfg.historical_averaging:
+            terms["G_hist"] = self.history["G"].penalty(self.G, cfg.historical_averaging)
+            loss_g = loss_g + terms["G_hist"]
         loss_g.backward()
         self.opt_G.step()
         if self.ema is not None:
             self.ema.update(self.G, warmed_up(cfg.ema, self.step))
+        losses.update({k: v.detach() for k, v in terms.items()})
         return losses
 
     @torch.no_grad()
-    def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def validation_images(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The (EMA) generator's images of the fixed validation batch, in eval mode."""
         G = self.ema.model if self.ema is not None else self.G
         was_training = G.training
         G.eval()
         try:
-            images = G(batch["z"], G.class_vector(batch["label"])).float()
+            return G(batch["z"], G.class_vector(batch["label"])).float()
         finally:
             G.train(was_training)
+
+    def sample_stats(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        return {"diversity": round(float(diversity(self.validation_images(batch), GRID_COLUMNS)), 6)}
+
+    def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        images = self.validation_images(batch)
         return grid([list(images[i : i + GRID_COLUMNS]) for i in range(0, len(images), GRID_COLUMNS)])
 
     # --- inference --------------------------------------------------------------------------
@@ -230,6 +309,20 @@ class ClassGraph(LatentGraph):
         return self.G(z * truncation, self.G.class_vector(label))
 
 
-def _adversarial(out: torch.Tensor | tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-    """The real/fake logits of D's output (ACGAN's D also returns class logits)."""
-    return out[0] if isinstance(out, tuple) else out
+def feature_distance(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Feature matching's distance: mean |E real features − E fake features| over the batch (improved-gan's
+    `T.mean(abs(m1 - m2))`, with the features of D's layer before its last)."""
+    return (real.float().flatten(1).mean(0) - fake.float().flatten(1).mean(0)).abs().mean()
+
+
+def diversity(images: torch.Tensor, group: int) -> torch.Tensor:
+    """Mean pairwise RMS pixel distance between the images of each consecutive `group` (a row of the
+    validation grid: one class, different z), averaged over rows: 0 when G ignores z (mode collapse);
+    two independent images uniform in [-1, 1] are about 0.82 apart."""
+    rows = images.float().flatten(1).split(group)
+    scores = []
+    for row in rows:
+        if len(row) > 1:
+            d = torch.cdist(row, row) / row.shape[1] ** 0.5  # RMS distance per pair
+            scores.append(d.sum() / (len(row) * (len(row) - 1)))
+    return torch.stack(scores).mean() if scores else torch.zeros(())

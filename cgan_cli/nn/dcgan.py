@@ -10,19 +10,29 @@ Conditioning: G joins a class vector to z (a learned embedding, or the one-hot c
 D either sees one-hot label maps concatenated to the image (`concat`), adds an inner product of a
 class embedding with its sum-pooled last features (`projection`, Miyato & Koyama 2018), or grows an
 auxiliary classifier head (`acgan`, Odena et al. 2017) returning logits for cross-entropy.
+
+InfoGAN (Chen et al. 2016) widens G's input by its codes and gives D a Q head on the shared trunk (as the
+paper's MNIST net: a 128-wide hidden layer with BN and LeakyReLU, then the code parameters). Before D's
+last layer sit, on request, minibatch discrimination or the minibatch standard deviation map
+(cgan_cli/nn/minibatch.py). D returns a `DOutput`, whose `features` are what feature matching compares.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from cgan_cli.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from cgan_cli.nn.norm import init_weights
+
+Q_HIDDEN = 128  # InfoGAN's Q layer width (the paper's Table 1, MNIST)
+MINIBATCH_DIMS = 5  # improved-gan's dimensions per minibatch-discrimination kernel
 
 G_CONDS = ("none", "embed", "onehot")
 D_CONDS = ("none", "concat", "projection", "acgan")
@@ -44,6 +54,10 @@ class DCGANNetConfig:
     d_cond: str = "none"
     d_norm: str = "batch"
     spectral_norm: bool = False
+    code_dim: int = 0  # InfoGAN: G's input grows by the codes (one-hot categoricals, then continuous)
+    q_dim: int = 0  # InfoGAN: outputs of D's Q head (category logits, then the continuous codes' parameters)
+    minibatch_disc: int = 0  # kernels of minibatch discrimination before D's last layer (0: none)
+    minibatch_stddev: int = 0  # group size of the minibatch stddev map before D's last layer (0: none)
 
     @property
     def stages(self) -> int:
@@ -68,7 +82,7 @@ class DCGANGenerator(nn.Module):
             self.embed = nn.Embedding(cfg.num_classes, cfg.embed_dim)
         widths = _widths(cfg.ngf, cfg.stages)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(cfg.z_dim + cfg.cond_dim, widths[0], 4, 1, 0, bias=False),  # → (w0, 4, 4)
+            nn.ConvTranspose2d(cfg.z_dim + cfg.code_dim + cfg.cond_dim, widths[0], 4, 1, 0, bias=False),  # → 4×4
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(True),
         ]
@@ -91,13 +105,20 @@ class DCGANGenerator(nn.Module):
         return self.main[0].weight.dtype
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """z (N, z_dim), cond (N, cond_dim) → images (N, channels, size, size) in [-1, 1]."""
+        """z (N, z_dim + code_dim), cond (N, cond_dim) → images (N, channels, size, size) in [-1, 1]."""
         h = z if cond is None or cond.shape[1] == 0 else torch.cat([z, cond.to(z.dtype)], 1)
         return self.main(h[:, :, None, None])
 
 
+class DOutput(NamedTuple):
+    logits: torch.Tensor  # (N,) real/fake
+    classes: torch.Tensor | None  # (N, num_classes) ACGAN's class logits
+    codes: torch.Tensor | None  # (N, q_dim) InfoGAN's Q head
+    features: torch.Tensor  # (N, C, 4, 4) the trunk's last features
+
+
 class DCGANDiscriminator(nn.Module):
-    """Returns (N,) real/fake logits, and for `acgan` also (N, num_classes) class logits."""
+    """Returns a `DOutput`: real/fake logits, and the heads' outputs that the config asks for."""
 
     def __init__(self, cfg: DCGANNetConfig) -> None:
         super().__init__()
@@ -108,12 +129,28 @@ class DCGANDiscriminator(nn.Module):
         for w_in, w_out in zip(widths, widths[1:]):
             layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), _norm(cfg.d_norm, w_out), nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)  # → (N, widths[-1], 4, 4)
-        self.head = nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=False)
+        last = widths[-1]
+        if cfg.minibatch_stddev:
+            self.stddev = MinibatchStdDev(cfg.minibatch_stddev)
+        self.head = nn.Conv2d(last + (1 if cfg.minibatch_stddev else 0), 1, 4, 1, 0, bias=False)
+        if cfg.minibatch_disc:
+            # the last layer on [features, o]: a linear map of the concatenation is the head's plus this one's
+            self.minibatch = MinibatchDiscrimination(last * 16, cfg.minibatch_disc, MINIBATCH_DIMS)
+            self.minibatch_head = nn.Linear(cfg.minibatch_disc, 1, bias=False)
+        if cfg.q_dim:
+            self.q = nn.Sequential(
+                nn.Conv2d(last, Q_HIDDEN, 4, 1, 0, bias=False),
+                nn.BatchNorm2d(Q_HIDDEN),
+                nn.LeakyReLU(0.2, True),
+                nn.Conv2d(Q_HIDDEN, cfg.q_dim, 1),
+            )
         if cfg.d_cond == "projection":
             self.embed = nn.Embedding(cfg.num_classes, widths[-1])
         if cfg.d_cond == "acgan":
             self.classifier = nn.Conv2d(widths[-1], cfg.num_classes, 4, 1, 0, bias=False)
         init_weights(self)
+        if cfg.minibatch_disc:
+            nn.init.normal_(self.minibatch_head.weight, 0.0, 0.02)
         if cfg.d_cond == "projection":
             nn.init.xavier_uniform_(self.embed.weight)  # as SNGAN's projection D; N(0, 1) starts with huge logits
         if cfg.spectral_norm:
@@ -121,20 +158,20 @@ class DCGANDiscriminator(nn.Module):
                 if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)):
                     spectral_norm(m)
 
-    def forward(
-        self, x: torch.Tensor, labels: torch.Tensor | None = None
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DOutput:
         cfg = self.cfg
         if cfg.d_cond == "concat":
             maps = F.one_hot(labels, cfg.num_classes).to(x.dtype)[:, :, None, None]
             x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], 1)
         h = self.features(x)
-        logits = self.head(h).flatten()  # (N,)
+        logits = self.head(self.stddev(h) if cfg.minibatch_stddev else h).flatten()  # (N,)
+        if cfg.minibatch_disc:
+            logits = logits + self.minibatch_head(self.minibatch(h)).flatten()
         if cfg.d_cond == "projection":
             logits = logits + (self.embed(labels) * h.sum((2, 3))).sum(1)
-        if cfg.d_cond == "acgan":
-            return logits, self.classifier(h).flatten(1)  # (N,), (N, num_classes)
-        return logits
+        classes = self.classifier(h).flatten(1) if cfg.d_cond == "acgan" else None
+        codes = self.q(h).flatten(1) if cfg.q_dim else None
+        return DOutput(logits, classes, codes, h)
 
 
 def _norm(kind: str, channels: int) -> nn.Module:

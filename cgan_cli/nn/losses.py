@@ -5,7 +5,9 @@ fake, as `cal_gradient_penalty(type='mixed')`) and the R1 penalty of Mescheder e
 
 `vanilla` is Goodfellow et al.'s minimax game: G minimises log(1 − D(G(z))), which saturates when D
 wins. `nonsat` is their non-saturating fix, G maximising log D(G(z)) — what DCGAN trains with, and what
-pytorch-CycleGAN-and-pix2pix calls `vanilla` (so pix2pix maps its `vanilla` onto `nonsat`).
+pytorch-CycleGAN-and-pix2pix calls `vanilla` (so pix2pix maps its `vanilla` onto `nonsat`). `wgan` is the
+critic loss of Arjovsky et al. 2017 (the Lipschitz bound then comes from weight clipping, not a penalty).
+`relativistic_loss` is RpGAN's pairing loss as R3GAN (Huang et al. 2024, brownvc/R3GAN) trains it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from cgan_cli.config.choices import GAN_LOSSES, SMOOTHABLE
+from cgan_cli.config.choices import ADVERSARIAL, SMOOTHABLE
 
 
 class GANLoss:
@@ -26,15 +28,15 @@ class GANLoss:
     """
 
     def __init__(self, mode: str, real_label: float = 1.0) -> None:
-        if mode not in GAN_LOSSES:
-            raise ValueError(f"unknown GAN loss {mode!r}; choose from {', '.join(GAN_LOSSES)}")
+        if mode not in ADVERSARIAL:
+            raise ValueError(f"unknown GAN loss {mode!r}; choose from {', '.join(ADVERSARIAL)}")
         if real_label != 1.0 and mode not in SMOOTHABLE:
             raise ValueError(f"label smoothing applies to the {', '.join(SMOOTHABLE)} losses, not {mode}")
         self.mode = mode
         self.real_label = real_label
 
     @property
-    def uses_gradient_penalty(self) -> bool:
+    def uses_gradient_penalty(self) -> bool:  # "wgan" clips weights instead
         return self.mode == "wgangp"
 
     def __call__(self, logits: torch.Tensor, real: bool, generator: bool = False) -> torch.Tensor:
@@ -82,3 +84,9 @@ def matching_aware_gp(
     grads = torch.autograd.grad(real_logits.float().sum(), (real, text), create_graph=True)
     flat = torch.cat([g.flatten(1).float() for g in grads], dim=1)
     return weight * flat.pow(2).sum(1).pow(power / 2).mean()  # ‖g‖^p without sqrt's infinite slope at 0
+
+
+def relativistic_loss(positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+    """RpGAN: E[softplus(−(D(pos) − D(neg)))] over pairs: for D, pos = real and neg = fake; for G, the swap
+    (R3GAN's `softplus(-RelativisticLogits)`); each real is paired with the fake of the same batch index."""
+    return F.softplus(negative.float() - positive.float()).mean()
