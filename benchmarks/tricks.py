@@ -8,7 +8,7 @@ of steps, through the real CLI in a fresh process), adding one option:
     minibatch-disc         --minibatch-disc 100            (Salimans et al. 2016: 100 kernels × 5)
     minibatch-stddev       --minibatch-stddev 4            (Karras et al. 2018)
     historical-averaging   --historical-averaging 0.001    (Salimans et al. 2016)
-    wgan                   --loss wgan                     (Arjovsky et al. 2017: RMSprop 5e-5, 5 critic steps, clip 0.01)
+    wgan                   --loss wgan                     (Arjovsky et al. 2017: RMSprop 5e-5, n_critic 5, clip .01)
     unrolled               --unrolled 5                    (Metz et al. 2017)
     r3gan                  --loss r3gan                    (Huang et al. 2024: RpGAN + R1 + R2, γ 0.05, Adam (0, 0.99))
 
