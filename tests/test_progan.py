@@ -252,6 +252,17 @@ def test_sample_makes_images_at_the_checkpoints_resolution(runs, tmp_path):
     assert all(Image.open(f).size == (16, 16) for f in files)  # 16×16 fading in at step 9
 
 
+def test_interp_walks_between_seeds_and_classes(runs, tmp_path):
+    straight, _, _ = runs
+    for args in (["--seeds", "1,2"], ["--classes", "red,blue"]):
+        out = tmp_path / args[0].strip("-")
+        result = CliRunner().invoke(app, ["interp", str(straight), *args, "--steps", "2", "--out", str(out),
+                                          "--device", "cpu"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        frames = sorted(out.glob("*.png"))
+        assert len(frames) == 3 and Image.open(frames[0]).size == (16, 16)
+
+
 @pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
 def test_export_reproduces_the_generator(runs, tmp_path, fmt):
     if fmt == "onnx":

@@ -181,8 +181,9 @@ class ProGAN(Family):
 
     @torch.no_grad()
     def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The EMA G's images at the current stage, upsampled (nearest) to --image-size so grids stay one size."""
-        self.set_stage(*self.config.stage(self.step))
+        """The EMA G's images at the stage a checkpoint written now records (that of the next step, as `sampler`),
+        upsampled (nearest) to --image-size so grids stay one size."""
+        self.set_stage(*self.config.stage(self.step + 1))
         G = self.ema.model if self.ema is not None else self.G
         was_training = G.training
         G.eval()
