@@ -19,8 +19,9 @@ run time by gain / √fan_in (gain √2; 1 for toRGB and D's last dense layer).
 Loss: WGAN-GP (λ 10, target 1) plus the drift term ε·E[D(x)²] on reals (ε 0.001); with --classes an
 auxiliary-classifier cross-entropy on reals and fakes in D and on fakes in G (D_wgangp_acgan / G_wgan_acgan,
 cond_weight 1); fakes take the labels of the real batch (the official draws them from the data's label
-distribution, the same in expectation). One D update per G update (D_repeats 1), Adam lr 0.001, betas (0, 0.99), eps 1e-8, and an EMA
-generator with decay 0.999 (G_smoothing, no warm-up) that sample, interp, eval and export use.
+distribution, the same in expectation). One D update per G update (D_repeats 1), Adam lr 0.001, betas
+(0, 0.99), eps 1e-8, and an EMA generator with decay 0.999 (G_smoothing, no warm-up) that sample, interp, eval
+and export use.
 
 A step is one batch of --batch-size real images (images shown = steps × --batch-size, so the resolution and
 α follow from the step alone and a resumed run continues exactly). --batch-schedule sets the batch per
