@@ -50,6 +50,10 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 TINY_TRANSLATION = dict(ngf=8, ndf=8, load_size=36, crop_size=32, save_every=1000, sample_every=1000, log_every=2)
 
 
+# ProGAN at toy size: 16×16 reached after one 4-image stable phase and an 8-image fade per resolution
+TINY_PROGAN = dict(image_size=16, fmap_base=64, fmap_max=16, z_dim=8, batch_size=4, stable_images=4, fade_images=8)
+
+
 def tiny_config(paired: Path, **overrides) -> Pix2PixConfig:
     """unet_32 with 8 filters: the real architecture, scaled down to run in milliseconds."""
     return Pix2PixConfig(**{"paired": str(paired), "net_g": "unet_32", **TINY_TRANSLATION, **overrides})
@@ -125,6 +129,7 @@ def tiny_family_config(
         "dcgan": lambda: {"images": str(classes_dir), **latent},
         "cgan": lambda: {"classes": str(classes_dir), **latent},
         "acgan": lambda: {"classes": str(classes_dir), **latent},
+        "progan": lambda: {"classes": str(classes_dir), **TINY_PROGAN},
         # the class folders as single-label domains; n_critic 1 so that a single step also updates G
         "stargan": lambda: {
             "domains": str(classes_dir),

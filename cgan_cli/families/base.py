@@ -177,6 +177,10 @@ class Family(ABC):
             net.train(on)
 
     # --- state in checkpoints -----------------------------------------------------------------
+    def checkpoint_state(self, step: int) -> dict[str, Any]:
+        """JSON a family adds to the `state` of the checkpoint after `step` steps (ProGAN: resolution, α)."""
+        return {}
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
         tensors = {}
         for name, net in self.nets.items():
