@@ -5,19 +5,14 @@ embedding and D's projection or concat conditioning. The options and defaults ar
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from cgan_cli.config.cgan import SPEC, CGANConfig
-from cgan_cli.data.classes import LabelledImages, find_classes
 from cgan_cli.families.latent import LatentGAN
 from cgan_cli.nn.dcgan import DCGANNetConfig
 
 
 class ClassConditional(LatentGAN):
     conditional = True
-
-    def find_data(self, root: Path) -> LabelledImages:
-        return find_classes(root)
 
 
 class CGAN(ClassConditional):

@@ -8,10 +8,8 @@ and overrides a hook (its network config, its data, ACGAN's class loss, InfoGAN'
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,12 +18,11 @@ from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config.choices import parse_policy
 from cgan_cli.config.inference import ExportOptions, SampleOptions
 from cgan_cli.config.latent import LatentConfig
-from cgan_cli.data.classes import LabelledDataset, LabelledImages, detect_channels, find_images
 from cgan_cli.data.grid import grid
 from cgan_cli.device import Runtime
-from cgan_cli.errors import DataError
-from cgan_cli.families.base import Family, Sampler, load_net
+from cgan_cli.families.base import Sampler, load_net
 from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, latent_inputs
+from cgan_cli.families.latent_data import GRID_COLUMNS, LatentData
 from cgan_cli.nn.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANNetConfig, DOutput
 from cgan_cli.nn.diffaug import diff_augment
 from cgan_cli.nn.ema import EMA, warmed_up
@@ -33,26 +30,15 @@ from cgan_cli.nn.historical import HistoricalAverage
 from cgan_cli.nn.losses import GANLoss, gradient_penalty, r1_penalty, relativistic_loss
 from cgan_cli.nn.unrolled import look_ahead
 
-GRID_COLUMNS = 8
 
-
-
-
-
-
-class LatentGAN(Family):
+class LatentGAN(LatentData):
     """z (and a class) → image. One step = one D update; G is updated on every `n_critic`-th step."""
 
     config: LatentConfig
-    conditional: ClassVar[bool] = False
 
     def __init__(self, config: LatentConfig, runtime: Runtime | torch.device) -> None:
         super().__init__(config, runtime)
-        self._data: LabelledImages | None = None
-        if config.channels == 0 or (self.conditional and not config.class_names):
-            data = self.data()
-            channels = config.channels or detect_channels([p for p, _ in data.items])
-            self.config = config = dataclasses.replace(config, channels=channels, class_names=data.names)
+        config = self.config  # with the channels and classes found in the data
         net = self.net_config(config)
         self.G = self.add_net("G", DCGANGenerator(net))
         self.D = self.add_net("D", DCGANDiscriminator(net))
@@ -89,34 +75,6 @@ class LatentGAN(Family):
             minibatch_disc=config.minibatch_disc,
             minibatch_stddev=config.minibatch_stddev,
         )
-
-    # --- data -------------------------------------------------------------------------------
-    def find_data(self, root: Path) -> LabelledImages:
-        return find_images(root)
-
-    def data(self) -> LabelledImages:
-        if self._data is None:
-            self._data = self.find_data(self.config.data_root())
-            saved = self.config.class_names
-            if saved and self._data.names != saved:
-                raise DataError(
-                    f"{self.config.data_root()}: classes {', '.join(self._data.names)} differ from this run's "
-                    f"{', '.join(saved)}"
-                )
-        return self._data
-
-    def dataset(self) -> LabelledDataset:
-        cfg = self.config
-        return LabelledDataset(self.data(), cfg.image_size, cfg.channels, flip=cfg.flip)
-
-    def validation_batch(self) -> dict[str, torch.Tensor]:
-        """Fixed latents (from --seed): one row per class (up to 10), or 8×8 when unconditional."""
-        classes = len(self.config.class_names)
-        rows = min(classes, 10) if self.conditional else GRID_COLUMNS
-        g = torch.Generator().manual_seed(self.config.seed)
-        z = torch.randn(rows * GRID_COLUMNS, self.config.z_dim, generator=g)
-        labels = torch.arange(rows).repeat_interleave(GRID_COLUMNS) if self.conditional else torch.zeros(len(z))
-        return {"z": z, "label": labels.long()}
 
     # --- training ---------------------------------------------------------------------------
     def draw(self, labels: torch.Tensor) -> tuple[torch.Tensor, Any]:

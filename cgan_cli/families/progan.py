@@ -8,7 +8,6 @@ The resolution and α of every step follow from the step and the config (`ProGAN
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import torch
@@ -17,18 +16,15 @@ import torch.nn.functional as F
 from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config.inference import ExportOptions, SampleOptions
 from cgan_cli.config.progan import SPEC, ProGANConfig
-from cgan_cli.data.classes import LabelledDataset, LabelledImages, detect_channels, find_classes, find_images
 from cgan_cli.data.grid import grid
 from cgan_cli.device import Runtime
-from cgan_cli.errors import DataError
-from cgan_cli.families.base import Family, Sampler, load_net
+from cgan_cli.families.base import Sampler, load_net
 from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, latent_inputs
 from cgan_cli.families.latent import ClassGraph, LatentGraph
+from cgan_cli.families.latent_data import GRID_COLUMNS, LatentData
 from cgan_cli.nn.ema import EMA
 from cgan_cli.nn.losses import gradient_penalty
 from cgan_cli.nn.progan import ProGANDiscriminator, ProGANGenerator, ProGANNetConfig, fade_reals, upsample
-
-GRID_COLUMNS = 8
 
 
 def _phase(stage: tuple[int, float]) -> tuple[int, bool]:
@@ -36,7 +32,7 @@ def _phase(stage: tuple[int, float]) -> tuple[int, bool]:
     return stage[0], stage[1] < 1.0
 
 
-class ProGAN(Family):
+class ProGAN(LatentData):
     """z (and a class) → image, grown progressively. One step = one batch of --batch-size real images, split
     into chunks of the resolution's scheduled batch, each chunk one D update then one G update."""
 
@@ -45,11 +41,7 @@ class ProGAN(Family):
 
     def __init__(self, config: ProGANConfig, runtime: Runtime | torch.device) -> None:
         super().__init__(config, runtime)
-        self._data: LabelledImages | None = None
-        if config.channels == 0 or (config.conditional and not config.class_names):
-            data = self.data()
-            channels = config.channels or detect_channels([p for p, _ in data.items])
-            self.config = config = dataclasses.replace(config, channels=channels, class_names=data.names)
+        config = self.config  # with the channels and classes found in the data
         net = self.net_config(config)
         self.G = self.add_net("G", ProGANGenerator(net))
         self.D = self.add_net("D", ProGANDiscriminator(net))
@@ -73,30 +65,8 @@ class ProGAN(Family):
             mbstd_group=config.mbstd_group,
         )
 
-    # --- data -------------------------------------------------------------------------------
-    def data(self) -> LabelledImages:
-        if self._data is None:
-            root = self.config.data_root()
-            self._data = find_classes(root) if self.config.conditional else find_images(root)
-            saved = self.config.class_names
-            if saved and self._data.names != saved:
-                raise DataError(
-                    f"{root}: classes {', '.join(self._data.names)} differ from this run's {', '.join(saved)}"
-                )
-        return self._data
-
-    def dataset(self) -> LabelledDataset:
-        cfg = self.config
-        return LabelledDataset(self.data(), cfg.image_size, cfg.channels, flip=cfg.flip)
-
-    def validation_batch(self) -> dict[str, torch.Tensor]:
-        """Fixed latents (from --seed): one row per class (up to 10), or 8×8 when unconditional."""
-        classes = len(self.config.class_names)
-        rows = min(classes, 10) if self.config.conditional else GRID_COLUMNS
-        g = torch.Generator().manual_seed(self.config.seed)
-        z = torch.randn(rows * GRID_COLUMNS, self.config.z_dim, generator=g)
-        labels = torch.arange(rows).repeat_interleave(GRID_COLUMNS) if self.config.conditional else torch.zeros(len(z))
-        return {"z": z, "label": labels.long()}
+    def uses_classes(self) -> bool:
+        return self.config.conditional
 
     # --- training ---------------------------------------------------------------------------
     def set_stage(self, resolution: int, alpha: float) -> None:

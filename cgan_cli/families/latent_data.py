@@ -1,0 +1,62 @@
+"""The data side every z-to-image family shares (the DCGAN-backbone families, ProGAN): an image folder or
+class folders, the channels and class names found there and kept in the config (so a checkpoint rebuilds
+its networks alone, and a resumed run refuses data whose classes changed), and the fixed validation
+latents of the sample grids. The networks and the training step are the families'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from cgan_cli.data.classes import LabelledDataset, LabelledImages, detect_channels, find_classes, find_images
+from cgan_cli.device import Runtime
+from cgan_cli.errors import DataError
+from cgan_cli.families.base import Family
+
+GRID_COLUMNS = 8
+
+
+class LatentData(Family):
+    conditional: ClassVar[bool] = False  # trained on class folders (the config may decide: `uses_classes`)
+
+    def __init__(self, config: Any, runtime: Runtime | torch.device) -> None:
+        super().__init__(config, runtime)
+        self._data: LabelledImages | None = None
+        if config.channels == 0 or (self.uses_classes() and not config.class_names):
+            data = self.data()
+            channels = config.channels or detect_channels([p for p, _ in data.items])
+            self.config = dataclasses.replace(config, channels=channels, class_names=data.names)
+
+    def uses_classes(self) -> bool:
+        return self.conditional
+
+    def find_data(self, root: Path) -> LabelledImages:
+        return find_classes(root) if self.uses_classes() else find_images(root)
+
+    def data(self) -> LabelledImages:
+        if self._data is None:
+            root = self.config.data_root()
+            self._data = self.find_data(root)
+            saved = self.config.class_names
+            if saved and self._data.names != saved:
+                raise DataError(
+                    f"{root}: classes {', '.join(self._data.names)} differ from this run's {', '.join(saved)}"
+                )
+        return self._data
+
+    def dataset(self) -> LabelledDataset:
+        cfg = self.config
+        return LabelledDataset(self.data(), cfg.image_size, cfg.channels, flip=cfg.flip)
+
+    def validation_batch(self) -> dict[str, torch.Tensor]:
+        """Fixed latents (from --seed): one row per class (up to 10), or 8×8 when unconditional."""
+        conditional = self.uses_classes()
+        rows = min(len(self.config.class_names), 10) if conditional else GRID_COLUMNS
+        g = torch.Generator().manual_seed(self.config.seed)
+        z = torch.randn(rows * GRID_COLUMNS, self.config.z_dim, generator=g)
+        labels = torch.arange(rows).repeat_interleave(GRID_COLUMNS) if conditional else torch.zeros(len(z))
+        return {"z": z, "label": labels.long()}
