@@ -100,6 +100,9 @@ def test_save_stats_round_trip(sets, tmp_path):
     assert needs_features.exit_code == 2 and "only FID statistics" in needs_features.output
     other_dims = run(stats, fake, "--fid", "--dims", "64", "--device", "cpu")
     assert other_dims.exit_code == 2 and "dims" in other_dims.output
+    # a name that `cgan eval` would not read back as statistics is refused before any work
+    npz = run(real, "--save-stats", tmp_path / "real.npz", "--device", "cpu")
+    assert npz.exit_code == 2 and "*.safetensors" in npz.stderr and not (tmp_path / "real.npz").exists()
 
 
 def test_too_few_images_and_bad_files(sets, tmp_path):

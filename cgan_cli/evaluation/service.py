@@ -132,6 +132,9 @@ def _check_options(options: EvalOptions) -> None:
         raise UsageError(f"--resize must be one of {', '.join(RESIZE_MODES)} (got {options.resize!r})")
     if options.lpips_net is not None and options.lpips_net not in LPIPS_NETS:
         raise UsageError(f"--lpips-net must be one of {', '.join(LPIPS_NETS)} (got {options.lpips_net!r})")
+    if options.save_stats is not None and options.save_stats.suffix != ".safetensors":
+        # a later `cgan eval STATS …` recognises statistics by this suffix; any other name would not be read back
+        raise UsageError(f"--save-stats {options.save_stats}: name the file *.safetensors")
 
 
 def _check_needs(rows: list[Metric], real: Side, fake: Side | None) -> None:
