@@ -99,6 +99,7 @@ def _describe_checkpoint(path: Path) -> dict[str, Any]:
         verified=True,
         step=ckpt.step,
         epoch=ckpt.epoch,
+        progress=ckpt.state.get("progress") or None,
         parameters=parameters,
         tensor_groups=groups,
         export=exported or None,
@@ -279,6 +280,8 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("step", str(r["step"])))
     if r["epoch"] is not None:
         rows.append(("epoch", str(r["epoch"])))
+    if r.get("progress"):
+        rows.append(("progress", ", ".join(f"{k} {v}" for k, v in r["progress"].items())))
     rows += _shape_rows(r)
     rows += _export_rows(r)
     for net, count in r["parameters"].items():

@@ -99,7 +99,7 @@ class Trainer:
             "position": {"step": self.pos.step, "epoch": self.pos.epoch, "index": self.pos.index},
             "optimizers": self.family.optimizer_groups(),
             "world_size": self.world.size,
-            **self.family.checkpoint_state(self.pos.step),
+            "progress": self.family.progress(self.pos.step),
         }
         return Checkpoint(None, self.family.name, to_dict(self.cfg), self.pos.step, self.pos.epoch, tensors, state)
 

@@ -232,9 +232,11 @@ def runs(classes_dir, tmp_path_factory):
 
 def test_resume_in_the_middle_of_a_fade_is_bit_identical(runs):
     straight, split, middle = runs
-    assert middle.step == 4 and (middle.state["resolution"], middle.state["alpha"]) == (8, 0.5)
+    assert middle.step == 4 and middle.state["progress"] == {"resolution": 8, "alpha": 0.5}
     a, b = load_checkpoint(straight), load_checkpoint(split)
-    assert (a.state["resolution"], a.state["alpha"]) == (16, 0.25)
+    assert a.state["progress"] == {"resolution": 16, "alpha": 0.25}
+    shown = CliRunner().invoke(app, ["info", str(straight)])
+    assert shown.exit_code == 0 and "progress:          alpha 0.25, resolution 16" in shown.stdout
     assert a.tensors.keys() == b.tensors.keys()
     assert any(k.startswith("net/G_ema/") for k in a.tensors) and any(k.startswith("optim/D/") for k in a.tensors)
     assert all(torch.equal(a.tensors[k], b.tensors[k]) for k in a.tensors), [

@@ -177,8 +177,9 @@ class Family(ABC):
             net.train(on)
 
     # --- state in checkpoints -----------------------------------------------------------------
-    def checkpoint_state(self, step: int) -> dict[str, Any]:
-        """JSON a family adds to the `state` of the checkpoint after `step` steps (ProGAN: resolution, α)."""
+    def progress(self, step: int) -> dict[str, Any]:
+        """Where a run stands after `step` steps beyond the step itself (ProGAN: resolution and α), recorded in
+        the checkpoint's `state` and shown by `cgan info`; nothing by default."""
         return {}
 
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -73,7 +73,7 @@ class ProGAN(LatentData):
         for net in self.nets.values():
             net.set_stage(resolution, alpha)
 
-    def checkpoint_state(self, step: int) -> dict[str, Any]:
+    def progress(self, step: int) -> dict[str, Any]:
         resolution, alpha = self.config.stage(step)
         return {"resolution": resolution, "alpha": alpha}
 
