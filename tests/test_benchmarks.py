@@ -42,7 +42,7 @@ def run_quick_rows(script: str, *extra: str) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    "script", ["train_step.py", "translate.py", "eval.py", "forward.py", "decode.py", "startup.py"]
+    "script", ["train_step.py", "translate.py", "eval.py", "forward.py", "decode.py", "startup.py", "tricks.py"]
 )
 def test_help(script: str) -> None:
     proc = subprocess.run(
@@ -135,3 +135,19 @@ def test_startup_quick() -> None:
     assert {"cgan --help", "cgan --version", "cgan translate --help", "completion (cgan train pix<Tab>)"} <= set(cases)
     assert all(c["median_s"] > 0 for c in cases.values()) and cases["python -c pass"]["vs_pass"] == 1.0
     assert r["help_vs_typer"] == cases["cgan --help"]["vs_typer"] and isinstance(r["goal_met"], bool)
+
+
+@pytest.mark.slow
+def test_tricks_quick_prints_one_row_per_configuration(tmp_path: Path) -> None:
+    """benchmarks/tricks.py on Fashion-MNIST (needs Debian's dataset-fashion-mnist; skipped without it)."""
+    from cgan_cli.data.idx import FASHION_MNIST_DIR
+
+    if not FASHION_MNIST_DIR.is_dir():
+        pytest.skip(f"{FASHION_MNIST_DIR} absent (apt-get install dataset-fashion-mnist)")
+    rows = run_quick_rows("tricks.py", "--work", str(tmp_path))
+    assert [r["configuration"] for r in rows] == ["none", "feature-matching"]
+    for r in rows:
+        assert r["fid"] > 0 and 0.0 <= r["accuracy"] <= 1.0 and r["fid_fake_images"] == 100
+        assert r["steps"] == 30 and r["diversity_last"] is not None
+    log = tmp_path / "runs" / "feature-matching" / "log.jsonl"
+    assert any("G_fm" in json.loads(line) for line in log.read_text().splitlines())  # the option reached G
