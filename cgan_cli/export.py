@@ -137,6 +137,8 @@ def draw(spec: GraphInput, sizes: dict[str, int], dtype: torch.dtype, gen: torch
         return (torch.rand(shape, generator=gen) * 2 - 1).to(dtype)
     if spec.kind == "normal":
         return torch.randn(shape, generator=gen).to(dtype)
+    if spec.kind == "uniform":  # InfoGAN's continuous codes: U(-1, 1)
+        return (torch.rand(shape, generator=gen) * 2 - 1).to(dtype)
     if spec.kind == "index":
         return torch.randint(spec.high, shape, generator=gen)
     if spec.kind == "binary":

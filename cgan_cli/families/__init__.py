@@ -11,7 +11,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from cgan_cli.config import FamilySpec, TrainConfig, acgan, cgan, cyclegan, dcgan, gancls, gigagan, pix2pix, stargan
+from cgan_cli.config import (
+    FamilySpec,
+    TrainConfig,
+    acgan,
+    cgan,
+    cyclegan,
+    dcgan,
+    gancls,
+    gigagan,
+    infogan,
+    pix2pix,
+    stargan,
+)
 from cgan_cli.config.inference import ExportOptions, SampleOptions, TranslateOptions
 from cgan_cli.errors import CheckpointError
 
@@ -29,7 +41,7 @@ def register(spec: FamilySpec) -> FamilySpec:
     return spec
 
 
-for _module in (pix2pix, cyclegan, stargan, dcgan, cgan, acgan, gancls, gigagan):
+for _module in (pix2pix, cyclegan, stargan, dcgan, cgan, acgan, infogan, gancls, gigagan):
     register(_module.SPEC)
 
 
