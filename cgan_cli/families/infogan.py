@@ -30,6 +30,10 @@ from cgan_cli.nn.dcgan import DCGANGenerator, DCGANNetConfig, DOutput
 __all__ = ["InfoGAN", "InfoGANConfig", "info_loss", "q_dim"]
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+NOISE = (
+    "cgan's seed s: torch.randn(z_dim, generator=g) with g = torch.Generator().manual_seed(s), which then draws "
+    "each code in order, torch.randint(K, (1,), generator=g) or torch.rand(1, generator=g) * 2 - 1"
+)
 
 
 def q_dim(codes: Sequence[Code], cont_loss: str) -> int:
@@ -146,6 +150,7 @@ class InfoGAN(LatentGAN):
     def export_graph(cls, ckpt: Checkpoint, options: ExportOptions) -> ExportGraph:
         sampler = cls.sampler(ckpt, torch.device("cpu"), SampleOptions(ema=options.ema))
         z, psi = latent_inputs(sampler.z_dim, "ψ in [0, 1]: the noise z is scaled by it (1: off; not the codes)")
+        z = dataclasses.replace(z, meaning=f"noise, N(0, 1): {NOISE}")
         codes = tuple(
             GraphInput(c.name, (BATCH,), "index", f"categorical code {c.name}: a category 0 … {c.categories - 1}",
                        high=c.categories) if c.kind == "categorical"
