@@ -281,7 +281,8 @@ def loop_rate(run: Path) -> float | None:
     log = run / "log.jsonl"
     if not log.exists():
         return None
-    rates = [json.loads(line)["img_per_s"] for line in log.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    rates = [r["img_per_s"] for r in records if "img_per_s" in r]  # not the sample grids' diversity lines
     return round(statistics.median(rates), 1) if rates else None
 
 

@@ -189,6 +189,7 @@ def run(args: argparse.Namespace, say) -> dict:
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(figure, args.figure)
     scores = purity(counts)
+    last = f"={args.cat - 1}"
     result = {
         "benchmark": "infogan_purity",
         "steps": args.steps,
@@ -207,7 +208,7 @@ def run(args: argparse.Namespace, say) -> dict:
         "counts": counts.tolist(),
         "classifier_t10k_accuracy": clf["t10k_accuracy"],
         "train_command": fm.display(cmd),
-        "sample_command": fm.display(sample_cmd).replace(f"c0={args.cat - 1}", "c0=K"),
+        "sample_command": fm.display(sample_cmd).replace(f"c0{last}", "c0=K").replace(f"c0-{args.cat - 1}", "c0-K"),
         "figure_command": fm.display(figure_cmd),
         "figure": str(args.figure or figure),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()

@@ -42,7 +42,7 @@ def run_quick_rows(script: str, *extra: str) -> list[dict]:
 
 
 @pytest.mark.parametrize(
-    "script", ["train_step.py", "translate.py", "eval.py", "forward.py", "decode.py", "startup.py"]
+    "script", ["train_step.py", "translate.py", "eval.py", "forward.py", "decode.py", "startup.py", "infogan_purity.py"]
 )
 def test_help(script: str) -> None:
     proc = subprocess.run(

@@ -367,3 +367,18 @@ def test_code_vector_matches_the_training_layout():
     codes = code_layout((2,), 1)
     v = code_vector(codes, [torch.tensor([1, 0]), torch.tensor([0.25, -0.5])], torch.float32)
     torch.testing.assert_close(v, torch.tensor([[0.0, 1.0, 0.25], [1.0, 0.0, -0.5]]))
+
+
+def test_the_benchmarks_purity_is_the_best_matching_and_the_majority():
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "infogan_purity.py"
+    spec = importlib.util.spec_from_file_location("bench_infogan_purity", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # code values 0 and 1 both mostly make class 2; one-to-one, value 1 is best matched to class 0
+    counts = np.array([[0, 1, 9], [4, 0, 6], [1, 8, 1]])
+    scores = bench.purity(counts)
+    assert scores["majority"] == pytest.approx((9 + 6 + 8) / 30) and scores["majority_class"] == [2, 2, 1]
+    assert scores["hungarian"] == pytest.approx((9 + 4 + 8) / 30) and scores["matching"] == {0: 2, 1: 0, 2: 1}
+    assert bench.purity(np.full((10, 10), 3))["hungarian"] == pytest.approx(0.1)  # a code G ignores: chance
