@@ -121,7 +121,7 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         (
             "InfoGAN's figure: continuous code c1 swept from -2 to 2 in 9 columns, a row per seed, with c0 held at 3; "
             "then every category of c0:",
-            "cgan interp runs/info/latest.safetensors --walk c1 --range -2,2 --steps 9 --seeds 0-4 --code c0=3 "
+            "cgan interp runs/info/latest.safetensors --walk c1 --range=-2,2 --steps 9 --seeds 0-4 --code c0=3 "
             "--grid c1.png\n"
             "cgan interp runs/info/latest.safetensors --walk c0 --seeds 0-4 --grid c0.png",
         ),
