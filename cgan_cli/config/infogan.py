@@ -9,7 +9,8 @@ codes first: `cgan sample CKPT --code c0=3 --code c1=0.5` fixes them (the unfixe
 priors per seed), `cgan interp CKPT --walk c1 --range -2,2 --seeds 0-4 --grid sheet.png` sweeps one.
 The information term, added to both D's loss (on its fakes) and G's, as openai/InfoGAN does:
 λ_info · Σ cross-entropy(Q's logits, the drawn category) + λ_cont · Σ the continuous codes' negative
-log-likelihood (`--cont-loss gaussian`: a Gaussian of Q's predicted mean and log-std; `mse`: squared error).
+log-likelihood (`--cont-loss gaussian`: a Gaussian of Q's predicted mean and log-std; `mse`: squared error,
+so that openai/InfoGAN's fixed-std Gaussian is `--cont-loss mse --lambda-cont 0.5` up to a constant).
 
 Defaults are the paper's MNIST run (openai/InfoGAN's launchers/run_mnist_exp.py): 62 noise dimensions (N(0, 1)
 here, so that a seed fixes them as for every latent family), Categorical(10) + 2 continuous codes, λ 1 for
