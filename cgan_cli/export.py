@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import io
 import json
 import logging
@@ -137,6 +138,8 @@ def draw(spec: GraphInput, sizes: dict[str, int], dtype: torch.dtype, gen: torch
         return (torch.rand(shape, generator=gen) * 2 - 1).to(dtype)
     if spec.kind == "normal":
         return torch.randn(shape, generator=gen).to(dtype)
+    if spec.kind == "uniform":  # InfoGAN's continuous codes: U(-1, 1)
+        return (torch.rand(shape, generator=gen) * 2 - 1).to(dtype)
     if spec.kind == "index":
         return torch.randint(spec.high, shape, generator=gen)
     if spec.kind == "binary":
@@ -221,8 +224,9 @@ def _onnx_modules() -> tuple[Any, Any]:
     return onnx, onnxruntime
 
 
-def _dynamic_shapes(graph: ExportGraph) -> tuple[dict[int, Any], ...]:
-    """torch.export dims, one per axis name and shared by every input; multiples as derived dims."""
+def _dynamic_shapes(graph: ExportGraph) -> tuple[Any, ...]:
+    """torch.export dims, one per axis name and shared by every input; multiples as derived dims. A forward
+    with `*inputs` (InfoGAN's, a named input per code) takes the dims of those inputs as one tuple."""
     from torch.export import Dim
 
     roots: dict[str, Any] = {}
@@ -232,7 +236,12 @@ def _dynamic_shapes(graph: ExportGraph) -> tuple[dict[int, Any], ...]:
             roots[axis.name] = Dim(axis.name, min=axis.least)
         return roots[axis.name] * axis.multiple if axis.multiple > 1 else roots[axis.name]
 
-    return tuple({k: dim(d) for k, d in enumerate(i.shape) if isinstance(d, Axis)} for i in graph.inputs)
+    shapes = tuple({k: dim(d) for k, d in enumerate(i.shape) if isinstance(d, Axis)} for i in graph.inputs)
+    params = inspect.signature(graph.module.forward).parameters.values()
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        named = sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+        return (*shapes[:named], shapes[named:])
+    return shapes
 
 
 def _write_onnx(module: torch.nn.Module, graph: ExportGraph, examples: tuple[torch.Tensor, ...], path: Path,

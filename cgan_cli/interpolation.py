@@ -1,6 +1,7 @@
 """The `cgan interp` service: paths through latent and condition space (lerp, slerp, keyframe sequences),
-the walks between seeds, classes, StarGAN labels and prompts, and writing their frames (numbered files,
-an animated GIF, a contact sheet) in order. Parsing the flags is the CLI's; making an image is the
+the walks between seeds, classes, StarGAN labels and prompts, InfoGAN's sweep of one latent code (a row per
+seed, a column per code value), and writing their frames (numbered files, an animated GIF, a contact sheet)
+in order. Parsing the flags is the CLI's; making an image is the
 family's sampler or translator."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 
 from cgan_cli.config.inference import MODES
+from cgan_cli.config.infogan import Code
 from cgan_cli.console import info
 from cgan_cli.data.classes import resize_and_centre_crop
 from cgan_cli.data.grid import grid
@@ -21,14 +23,16 @@ from cgan_cli.errors import UsageError
 from cgan_cli.families import SampleOptions
 from cgan_cli.families.base import checkpoint_makes, open_checkpoint
 from cgan_cli.generation import (
+    code_value,
     full_precision,
     latent,
+    latents,
     open_sampler,
     open_text_sampler,
+    parse_codes,
     parse_seeds,
     render,
     resolve_class,
-    truncate,
 )
 from cgan_cli.sampling import Written
 from cgan_cli.text.features import mix, take, to
@@ -89,6 +93,9 @@ class Walk:
     options: SampleOptions = SampleOptions()
     batch_size: int = 64
     device: str = "auto"
+    walk: str | None = None  # InfoGAN: the code to sweep (c0, c1, …); the rows are --seeds
+    range: str | None = None  # "LO,HI" for a continuous code's sweep
+    codes: tuple[str, ...] = ()  # InfoGAN: codes held fixed, NAME=VALUE
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,8 @@ class Frames:
 def interpolate(checkpoint: Path, walk: Walk, frames: Frames) -> Iterator[Written]:
     """Every file written, in order: frames, then the GIF and the contact sheet."""
     frames.check()
+    if walk.walk is not None:
+        return _code_sheet(checkpoint, walk, frames)
     if walk.image is not None or walk.source is not None or walk.target is not None:
         stream = _label_walk(checkpoint, walk)
     elif walk.texts is not None or checkpoint_makes(checkpoint) == "text":
@@ -170,7 +179,7 @@ def _latent_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
             raise UsageError("--class: this checkpoint is unconditional (it has no classes)")
         # the class `cgan sample` gives the first seed, unless told otherwise
         label = resolve_class(walk.class_, names) if walk.class_ is not None else keys[0] % max(1, len(names))
-        keyframes = truncate(torch.stack([latent(s, sampler.z_dim) for s in keys]), walk.truncation)
+        keyframes = latents(sampler, keys, parse_codes(walk.codes, sampler), walk.truncation)
         z = path(keyframes, walk.steps, walk.loop, walk.mode)
         cond = sampler.class_vector(torch.full((len(z),), label, device=dev)).cpu()
         what = f"seeds {', '.join(map(str, keys))}"
@@ -187,10 +196,63 @@ def _latent_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
             vectors = sampler.class_vector(torch.tensor(labels, device=dev)).float().cpu()
         cond = path(vectors, walk.steps, walk.loop, "lerp")
         seed = walk.seed or 0
-        z = truncate(latent(seed, sampler.z_dim), walk.truncation).expand(len(cond), -1)
+        z = latents(sampler, [seed], parse_codes(walk.codes, sampler), walk.truncation)[0].expand(len(cond), -1)
         what = f"classes {', '.join(names[i] for i in labels)} at seed {seed}"
     info(f"interpolating {len(z)} frames between {what}")
     yield from render(sampler, z, cond, dev, walk.batch_size)
+
+
+DEFAULT_RANGE = (-2.0, 2.0)  # the paper's figures sweep continuous codes beyond their prior's (-1, 1)
+
+
+def _code_sheet(checkpoint: Path, walk: Walk, frames: Frames) -> Iterator[Written]:
+    """InfoGAN's classic figure: one continuous code swept over `--range` in `--steps` values (or a categorical
+    code through its categories), a row per seed of `--seeds` (default 0), the other codes drawn per seed as
+    `cgan sample` draws them unless `--code` fixes them; frames row by row."""
+    if walk.classes is not None or walk.seed is not None or walk.loop:
+        raise UsageError("--walk sweeps a code with a row per --seeds seed; --classes, --seed and --loop do not apply")
+    dev = resolve_device(walk.device)
+    sampler = open_sampler(checkpoint, dev, SampleOptions(ema=walk.options.ema))
+    if not sampler.codes:
+        raise UsageError("--walk: this checkpoint has no latent codes (an infogan checkpoint has)")
+    names = [c.name for c in sampler.codes]
+    if walk.walk not in names:
+        raise UsageError(f"--walk {walk.walk!r}: this checkpoint's codes are {', '.join(names)}")
+    index = names.index(walk.walk)
+    code = sampler.codes[index]
+    fixed = parse_codes(walk.codes, sampler)
+    if index in fixed:
+        raise UsageError(f"--walk {code.name} is also fixed by --code; fix only the other codes")
+    if code.kind == "categorical":
+        if walk.range is not None:
+            raise UsageError(f"--range: {code.name} is categorical; its walk steps through its {code.categories} "
+                             "categories")  # fmt: skip
+        values = [float(k) for k in range(code.categories)]
+    else:
+        lo, hi = _parse_range(walk.range, code)
+        values = torch.linspace(lo, hi, walk.steps, dtype=torch.float64).tolist()
+    seeds = parse_seeds(walk.seeds or "0")
+    if len(seeds) * len(values) > MAX_FRAMES:
+        raise UsageError(f"{len(seeds) * len(values)} frames is more than {MAX_FRAMES}: use fewer --steps or seeds")
+    class_names = sampler.class_names
+    if walk.class_ is not None and not class_names:
+        raise UsageError("--class: this checkpoint is unconditional (it has no classes)")
+    z = torch.stack([latents(sampler, [s], {**fixed, index: v}, walk.truncation)[0] for s in seeds for v in values])
+    fixed_label = resolve_class(walk.class_, class_names) if walk.class_ is not None else None
+    labels = [fixed_label if fixed_label is not None else s % max(1, len(class_names)) for s in seeds]
+    cond = sampler.class_vector(torch.tensor(labels, device=dev).repeat_interleave(len(values))).cpu()
+    info(f"sweeping {code.name} over {len(values)} values for seeds {', '.join(map(str, seeds))}")
+    yield from _write(render(sampler, z, cond, dev, walk.batch_size), frames, len(values))
+
+
+def _parse_range(text: str | None, code: Code) -> tuple[float, float]:
+    if text is None:
+        return DEFAULT_RANGE
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise UsageError(f"--range {text!r}: give LO,HI such as -2,2")
+    lo, hi = (code_value(code, p.strip(), f"--range {text!r}") for p in parts)
+    return lo, hi
 
 
 def _label_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:

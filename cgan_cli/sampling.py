@@ -9,7 +9,7 @@ cgan_cli/generation.py's and cgan_cli/prompts.py's.
 from __future__ import annotations
 
 import concurrent.futures as cf
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +22,7 @@ from cgan_cli.data.io import atomic_write_bytes, save_image, write_format
 from cgan_cli.device import resolve_device
 from cgan_cli.errors import UsageError
 from cgan_cli.families import SampleOptions
-from cgan_cli.generation import Item, generate, open_sampler, open_text_sampler, plan, resolve_classes
+from cgan_cli.generation import Item, generate, open_sampler, open_text_sampler, parse_codes, plan, resolve_classes
 from cgan_cli.parallel import ordered_map
 from cgan_cli.prompts import PromptItem, generate_from_text, prompt_names
 
@@ -68,12 +68,15 @@ def _check_count(settings: ImageSettings, count: int) -> None:
 
 
 def sample_images(checkpoint: Path, seeds: list[int], classes: list[str], ema: bool,
-                  settings: ImageSettings) -> Iterator[Written]:  # fmt: skip
-    """`cgan sample`: every seed for every class asked for (none: seed s gets class s mod K)."""
+                  settings: ImageSettings, codes: Sequence[str] = ()) -> Iterator[Written]:  # fmt: skip
+    """`cgan sample`: every seed for every class asked for (none: seed s gets class s mod K), with the InfoGAN
+    codes `codes` (NAME=VALUE) fixed and the others drawn per seed."""
     _check_grid(settings)
     dev = resolve_device(settings.device)
     sampler = open_sampler(checkpoint, dev, SampleOptions(ema=ema))
     names = sampler.class_names
+    fixed = parse_codes(codes, sampler)
+    shown = {sampler.codes[i].name: v for i, v in fixed.items()}
     items = plan(seeds, resolve_classes(classes, names), names)
     _check_count(settings, len(items))
     info(f"sampling {len(items)} images with the {'EMA ' if sampler.ema else ''}generator of {checkpoint} on {dev}")
@@ -82,10 +85,12 @@ def sample_images(checkpoint: Path, seeds: list[int], classes: list[str], ema: b
         fields: dict[str, Any] = {"seed": item.seed}
         if item.label is not None:
             fields.update({"class": names[item.label], "label": item.label})
+        if shown:
+            fields["codes"] = shown
         return Written(save_image(image, settings.out_dir / item.rel_path(names, f".{settings.ext}")), fields)
 
     rows: dict[int | None, list[torch.Tensor]] = {}
-    stream = generate(sampler, items, dev, settings.batch_size, settings.truncation)
+    stream = generate(sampler, items, dev, settings.batch_size, settings.truncation, fixed)
     yield from _write(_keep(stream, rows, lambda item: item.label, settings.grid is not None), save, settings.workers)
     if settings.grid is not None:
         sheet = [rows[k] for k in (sorted(rows) if not classes else rows)] if names else _square(rows[None])

@@ -130,6 +130,7 @@ def tiny_family_config(
         "cgan": lambda: {"classes": str(classes_dir), **latent},
         "acgan": lambda: {"classes": str(classes_dir), **latent},
         "progan": lambda: {"classes": str(classes_dir), **TINY_PROGAN},
+        "infogan": lambda: {"images": str(classes_dir), **latent},
         # the class folders as single-label domains; n_critic 1 so that a single step also updates G
         "stargan": lambda: {
             "domains": str(classes_dir),

@@ -1,4 +1,5 @@
-"""`cgan interp CKPT --out DIR`: walks between seeds (through z) or between classes (at a fixed seed)."""
+"""`cgan interp CKPT --out DIR`: walks between seeds (through z) or between classes (at a fixed seed), or an
+InfoGAN code swept across a row per seed (`--walk`)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ AsJson = json_option("One JSON object per written file.")
 @exits_cleanly
 def interp(
     checkpoint: Annotated[
-        Path, typer.Argument(help="A checkpoint of a sampling family (dcgan, cgan, acgan) or of stargan.")
+        Path, typer.Argument(help="A checkpoint of a sampling family (dcgan, cgan, acgan, infogan) or of stargan.")
     ],
     image: Annotated[
         Path | None, typer.Argument(help="StarGAN: the input image whose domain label is blended.")
@@ -70,6 +71,18 @@ def interp(
     clip_weights: Annotated[
         Path | None, typer.Option("--clip-weights", help="Text-to-image: the CLIP weights file it was trained with.")
     ] = None,
+    walk_code: Annotated[
+        str | None,
+        typer.Option("--walk", help="InfoGAN: sweep this code (c0, c1, …): a row per --seeds seed, a column per "
+                     "value (--steps values over --range, or every category of a categorical code)."),
+    ] = None,  # fmt: skip
+    value_range: Annotated[
+        str | None, typer.Option("--range", help="With --walk on a continuous code: LO,HI (default -2,2).")
+    ] = None,
+    codes: Annotated[
+        list[str] | None,
+        typer.Option("--code", help="InfoGAN: hold a code fixed, NAME=VALUE (repeatable), as in cgan sample."),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """Interpolate. Prints each written path (frames, then the GIF and grid) on stdout."""
@@ -77,5 +90,6 @@ def interp(
 
     options = SampleOptions(ema=not no_ema, clip_weights=str(clip_weights or ""))
     walk = Walk(seeds, classes, seed, class_, steps, mode, loop, truncation, image, source, target,
-                None if texts is None else tuple(texts), options, batch_size, device)  # fmt: skip
+                None if texts is None else tuple(texts), options, batch_size, device, walk_code, value_range,
+                tuple(codes or ()))  # fmt: skip
     print_written(interpolate(checkpoint, walk, Frames(out_dir, gif, grid_file, duration)), as_json)

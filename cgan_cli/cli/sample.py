@@ -22,12 +22,14 @@ from cgan_cli.cli.common import (
 )
 from cgan_cli.errors import UsageError
 
-AsJson = json_option("One JSON object per image (path, seed, class) instead of a path.")
+AsJson = json_option("One JSON object per image (path, seed, class, fixed codes) instead of a path.")
 
 
 @exits_cleanly
 def sample(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint of a sampling family (dcgan, cgan, acgan, …).")],
+    checkpoint: Annotated[
+        Path, typer.Argument(help="A checkpoint of a sampling family (dcgan, cgan, acgan, infogan, …).")
+    ],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (one subfolder per class).")],
     n: Annotated[int | None, typer.Option("-n", help="Images (per class with --class): seeds 0…N-1.", min=1)] = None,
     seeds: Annotated[
@@ -37,6 +39,12 @@ def sample(
         list[str] | None,
         typer.Option("--class", help="Class name or index (repeatable); `all` for every class. Default: seed mod K."),
     ] = None,
+    codes: Annotated[
+        list[str] | None,
+        typer.Option("--code", help="InfoGAN: fix a latent code, NAME=VALUE (repeatable): c0, c1, … are the "
+                     "categorical codes (a category index), then the continuous ones (a number). The others are "
+                     "drawn per seed."),
+    ] = None,  # fmt: skip
     truncation: Truncation = 1.0,
     grid_file: Annotated[
         Path | None, typer.Option("--grid", help="Also write a contact sheet: one row per class.")
@@ -57,4 +65,4 @@ def sample(
     if n is not None and seeds is not None:
         raise UsageError("give -n or --seeds, not both")
     seed_list = parse_seeds(seeds) if seeds is not None else list(range(n or 16))
-    print_written(sample_images(checkpoint, seed_list, classes or [], not no_ema, settings), as_json)
+    print_written(sample_images(checkpoint, seed_list, classes or [], not no_ema, settings, codes or ()), as_json)

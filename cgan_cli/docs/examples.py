@@ -47,6 +47,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "cgan train cgan --classes flowers/ --out runs/flowers\ncgan train dcgan --images faces/ --out runs/faces",
         ),
         (
+            "InfoGAN, unsupervised: a 10-way categorical code and two continuous codes for Q to recover:",
+            "cgan train infogan --images fashion/ --cat-codes 10 --cont-codes 2 --lambda-cont 0.5 --out runs/info",
+        ),
+        (
             "Text-to-image from captioned images, offline with a local CLIP weights file:",
             "cgan train gancls --captions birds/ --clip-weights open_clip_model.safetensors --out runs/birds",
         ),
@@ -87,6 +91,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "cgan sample runs/flowers/latest.safetensors --out samples/ --class all -n 10 --json |\n"
             "  jq -r 'select(.class == \"rose\") | .path'",
         ),
+        (
+            "InfoGAN: fix the categorical code c0 to category 3 and the continuous c1 to 0.5 (c2 varies by seed):",
+            "cgan sample runs/info/latest.safetensors --out samples/ -n 16 --code c0=3 --code c1=0.5 --grid c0-3.png",
+        ),
     ],
     "text2img": [
         (
@@ -109,6 +117,13 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "Blend two classes at a fixed seed, frames and a contact sheet:",
             "cgan interp runs/flowers/latest.safetensors --classes rose,tulip --seed 7 --steps 16 --out frames/ "
             "--grid blend.png",
+        ),
+        (
+            "InfoGAN's figure: continuous code c1 swept from -2 to 2 in 9 columns, a row per seed, with c0 held at 3; "
+            "then every category of c0:",
+            "cgan interp runs/info/latest.safetensors --walk c1 --range=-2,2 --steps 9 --seeds 0-4 --code c0=3 "
+            "--grid c1.png\n"
+            "cgan interp runs/info/latest.safetensors --walk c0 --seeds 0-4 --grid c0.png",
         ),
         (
             "StarGAN: blend one face's label from neutral to happy:",

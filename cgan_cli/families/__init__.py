@@ -20,6 +20,7 @@ from cgan_cli.config import (
     dcgan,
     gancls,
     gigagan,
+    infogan,
     pix2pix,
     progan,
     stargan,
@@ -41,7 +42,7 @@ def register(spec: FamilySpec) -> FamilySpec:
     return spec
 
 
-for _module in (pix2pix, cyclegan, stargan, dcgan, cgan, acgan, gancls, gigagan, progan):
+for _module in (pix2pix, cyclegan, stargan, dcgan, cgan, acgan, infogan, gancls, gigagan, progan):
     register(_module.SPEC)
 
 

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from cgan_cli.checkpoint import Checkpoint, load_checkpoint, read_metadata
 from cgan_cli.config import FamilySpec, TrainConfig, from_dict, validate
 from cgan_cli.config.inference import ExportOptions, SampleOptions, TranslateOptions
+from cgan_cli.config.infogan import Code
 from cgan_cli.device import Runtime, memory_format
 from cgan_cli.errors import CheckpointError
 from cgan_cli.families import family_class, family_spec
@@ -48,7 +49,8 @@ class Sampler:
     """A latent-to-image network ready for inference: `net(z, cond)` with `cond = class_vector(labels)`.
 
     Interpolation blends z and condition vectors, so families with other conditions (domains, text)
-    plug in by supplying their own `class_vector`-like encoder.
+    plug in by supplying their own `class_vector`-like encoder. InfoGAN's latent codes (`codes`, in G's input
+    after the z_dim noise dimensions) are drawn per seed or fixed by cgan_cli/generation.py `latents`.
     """
 
     net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -58,6 +60,7 @@ class Sampler:
     channels: int
     image_size: int
     ema: bool  # the EMA weights are in use
+    codes: tuple[Code, ...] = ()  # InfoGAN's latent codes, c0, c1, …; none for the other families
 
 
 @dataclass

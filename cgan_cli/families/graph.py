@@ -32,7 +32,8 @@ class GraphInput:
 
     name: str
     shape: tuple[int | Axis, ...]
-    kind: str  # image: [-1, 1]; normal: N(0, 1); index: 0 … high-1; binary: 0/1; mask: True-prefixed; scalar
+    # image: [-1, 1]; normal: N(0, 1); uniform: U(-1, 1); index: 0 … high-1; binary: 0/1; mask: True-prefixed; scalar
+    kind: str
     meaning: str
     high: int = 0  # for kind "index"
 
