@@ -26,7 +26,7 @@ AsJson = json_option("One JSON object per written file.")
 @exits_cleanly
 def interp(
     checkpoint: Annotated[
-        Path, typer.Argument(help="A checkpoint of a sampling family (dcgan, cgan, acgan, infogan) or of stargan.")
+        Path, typer.Argument(help="A checkpoint of a sampling family (dcgan, cgan, acgan, infogan, progan) or stargan.")
     ],
     image: Annotated[
         Path | None, typer.Argument(help="StarGAN: the input image whose domain label is blended.")
