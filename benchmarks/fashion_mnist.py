@@ -336,8 +336,9 @@ def summary_line(r: dict, ceiling: float) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_benchmark(args: argparse.Namespace, name: str, body) -> int:
+    """What every Fashion-MNIST benchmark's `main` does around `body(args, say)`: the summary on stdout (stderr
+    with --json), a skip (exit 0) without the dataset, --threads for the run only, a CganError as one line."""
     summary = sys.stderr if args.json else sys.stdout
 
     def say(line: str = "") -> None:
@@ -345,22 +346,25 @@ def main(argv: list[str] | None = None) -> int:
 
     reason = dataset_missing(args.data)
     if reason is not None:
-        say(f"benchmarks/fashion_mnist.py: skipped: {reason}")
+        say(f"benchmarks/{name}.py: skipped: {reason}")
         if args.json:
-            print(json.dumps({"benchmark": "fashion_mnist", "skipped": reason}), flush=True)
+            print(json.dumps({"benchmark": name, "skipped": reason}), flush=True)
         return 0
-
     threads_before = torch.get_num_threads()
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        _run(args, say)
+        body(args, say)
     except CganError as exc:  # e.g. a --device this machine lacks
-        print(f"fashion_mnist.py: error: {exc}", file=sys.stderr)
+        print(f"{name}.py: error: {exc}", file=sys.stderr)
         return int(exc.exit_code)
     finally:  # callers in the same process (tests) keep their own setting
         torch.set_num_threads(threads_before)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_benchmark(parse_args(argv), "fashion_mnist", _run)
 
 
 def _run(args: argparse.Namespace, say) -> list[dict]:

@@ -49,7 +49,6 @@ from cgan_cli.data.classes import resize_and_centre_crop  # noqa: E402
 from cgan_cli.data.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR  # noqa: E402
 from cgan_cli.data.io import read_image, to_tensor  # noqa: E402
 from cgan_cli.device import resolve_device  # noqa: E402
-from cgan_cli.errors import CganError  # noqa: E402
 
 QUICK = {"steps": 20, "batch_size": 16, "ngf": 8, "ndf": 8, "per_class": 20, "samples": 4, "clf_epochs": 1,
          "clf_limit": 2000, "figure_seeds": 2}  # fmt: skip
@@ -131,31 +130,7 @@ def train_command(data: Path, run: Path, args: argparse.Namespace) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    summary = sys.stderr if args.json else sys.stdout
-
-    def say(line: str = "") -> None:
-        print(line, file=summary, flush=True)
-
-    reason = fm.dataset_missing(args.data)
-    if reason is not None:
-        say(f"benchmarks/infogan_purity.py: skipped: {reason}")
-        if args.json:
-            print(json.dumps({"benchmark": "infogan_purity", "skipped": reason}), flush=True)
-        return 0
-    threads_before = torch.get_num_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        result = run(args, say)
-    except CganError as exc:
-        print(f"infogan_purity.py: error: {exc}", file=sys.stderr)
-        return int(exc.exit_code)
-    finally:
-        torch.set_num_threads(threads_before)
-    if args.json:
-        print(json.dumps(result), flush=True)
-    return 0
+    return fm.run_benchmark(parse_args(argv), "infogan_purity", run)
 
 
 def run(args: argparse.Namespace, say) -> dict:
@@ -224,6 +199,8 @@ def run(args: argparse.Namespace, say) -> dict:
         f"distinct majority classes; classifier on t10k {clf['t10k_accuracy']:.3f})"
     )
     say("matching: " + ", ".join(f"{k} {v}" for k, v in result["matching"].items()))
+    if args.json:
+        print(json.dumps(result), flush=True)
     return result
 
 

@@ -161,20 +161,11 @@ def run_configuration(name: str, data: Path, model, stats: Path, device: torch.d
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    summary = sys.stderr if args.json else sys.stdout
+    return fm.run_benchmark(parse_args(argv), "tricks", run)
 
-    def say(line: str = "") -> None:
-        print(line, file=summary, flush=True)
 
-    reason = fm.dataset_missing(args.data)
-    if reason is not None:
-        say(f"benchmarks/tricks.py: skipped: {reason}")
-        if args.json:
-            print(json.dumps({"benchmark": "tricks", "skipped": reason}), flush=True)
-        return 0
-    if args.threads:
-        torch.set_num_threads(args.threads)
+def run(args: argparse.Namespace, say) -> list[dict]:
+    """Every configuration's row, printed as it comes, then the table."""
     device = resolve_device(args.device)
     args.work.mkdir(parents=True, exist_ok=True)
     data, _ = fm.class_folders(args.data, args.work, args.per_class)
@@ -194,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         div = "" if r["diversity_last"] is None else f"{r['diversity_last']:.3f}"
         say(f"{r['configuration']:<22} {r['fid']:>7.1f} {r['accuracy']:>9.3f} {div:>9} {r['train_wall_s']:>8.0f}")
     say(f"(classifier ceiling on t10k {clf['t10k_accuracy']:.3f}; chance 0.10; {time.perf_counter() - t0:.0f} s)")
-    return 0
+    return rows
 
 
 if __name__ == "__main__":

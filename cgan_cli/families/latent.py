@@ -25,7 +25,7 @@ from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, latent_input
 from cgan_cli.families.latent_data import GRID_COLUMNS, LatentData
 from cgan_cli.nn.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANNetConfig, DOutput
 from cgan_cli.nn.diffaug import diff_augment
-from cgan_cli.nn.ema import EMA, warmed_up
+from cgan_cli.nn.ema import warmed_up
 from cgan_cli.nn.historical import HistoricalAverage
 from cgan_cli.nn.losses import GANLoss, gradient_penalty, r1_penalty, relativistic_loss
 from cgan_cli.nn.unrolled import look_ahead
@@ -40,11 +40,7 @@ class LatentGAN(LatentData):
         super().__init__(config, runtime)
         config = self.config  # with the channels and classes found in the data
         net = self.net_config(config)
-        self.G = self.add_net("G", DCGANGenerator(net))
-        self.D = self.add_net("D", DCGANDiscriminator(net))
-        self.ema = EMA(self.G) if config.ema > 0 else None
-        if self.ema is not None:
-            self.nets["G_ema"] = self.ema.model
+        self.add_pair(DCGANGenerator(net), DCGANDiscriminator(net))
         self.optim = config.optimiser()
         self.opt_G = self.optimizer("G", self.G)
         self.opt_D = self.optimizer("D", self.D)

@@ -1,7 +1,7 @@
-"""The data side every z-to-image family shares (the DCGAN-backbone families, ProGAN): an image folder or
-class folders, the channels and class names found there and kept in the config (so a checkpoint rebuilds
-its networks alone, and a resumed run refuses data whose classes changed), and the fixed validation
-latents of the sample grids. The networks and the training step are the families'.
+"""What every z-to-image family shares (the DCGAN-backbone families, ProGAN): G, D and G's EMA copy, and the
+data side: an image folder or class folders, the channels and class names found there and kept in the config
+(so a checkpoint rebuilds its networks alone, and a resumed run refuses data whose classes changed), and the
+fixed validation latents of the sample grids. The networks and the training step are the families'.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 
 from cgan_cli.data.classes import LabelledDataset, LabelledImages, detect_channels, find_classes, find_images
 from cgan_cli.device import Runtime
 from cgan_cli.errors import DataError
 from cgan_cli.families.base import Family
+from cgan_cli.nn.ema import EMA
 
 GRID_COLUMNS = 8
 
@@ -30,6 +32,14 @@ class LatentData(Family):
             data = self.data()
             channels = config.channels or detect_channels([p for p, _ in data.items])
             self.config = dataclasses.replace(config, channels=channels, class_names=data.names)
+
+    def add_pair(self, G: nn.Module, D: nn.Module) -> None:
+        """G and D on the device, and G's EMA copy (`--ema`) as net G_ema, which inference prefers."""
+        self.G = self.add_net("G", G)
+        self.D = self.add_net("D", D)
+        self.ema = EMA(self.G) if self.config.ema > 0 else None
+        if self.ema is not None:
+            self.nets["G_ema"] = self.ema.model
 
     def uses_classes(self) -> bool:
         return self.conditional

@@ -22,7 +22,6 @@ from cgan_cli.families.base import Sampler, load_net
 from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, latent_inputs
 from cgan_cli.families.latent import ClassGraph, LatentGraph
 from cgan_cli.families.latent_data import GRID_COLUMNS, LatentData
-from cgan_cli.nn.ema import EMA
 from cgan_cli.nn.losses import gradient_penalty
 from cgan_cli.nn.progan import ProGANDiscriminator, ProGANGenerator, ProGANNetConfig, fade_reals, upsample
 
@@ -43,11 +42,7 @@ class ProGAN(LatentData):
         super().__init__(config, runtime)
         config = self.config  # with the channels and classes found in the data
         net = self.net_config(config)
-        self.G = self.add_net("G", ProGANGenerator(net))
-        self.D = self.add_net("D", ProGANDiscriminator(net))
-        self.ema = EMA(self.G) if config.ema > 0 else None
-        if self.ema is not None:
-            self.nets["G_ema"] = self.ema.model
+        self.add_pair(ProGANGenerator(net), ProGANDiscriminator(net))
         self.opt_G = self.adam("G", self.G.parameters(), config.lr)
         self.opt_D = self.adam("D", self.D.parameters(), config.lr)
         self.run_G, self.run_D = self.runner("G"), self.runner("D")
