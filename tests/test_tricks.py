@@ -16,7 +16,7 @@ from cgan_cli.checkpoint import load_checkpoint
 from cgan_cli.cli import app
 from cgan_cli.device import Runtime
 from cgan_cli.families.cgan import CGAN, CGANConfig
-from cgan_cli.families.latent import diversity
+from cgan_cli.families.latent_data import diversity
 from cgan_cli.nn.dcgan import DCGANDiscriminator, DCGANNetConfig
 from cgan_cli.nn.historical import HistoricalAverage
 from cgan_cli.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev

@@ -18,11 +18,10 @@ from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config.choices import parse_policy
 from cgan_cli.config.inference import ExportOptions, SampleOptions
 from cgan_cli.config.latent import LatentConfig
-from cgan_cli.data.grid import grid
 from cgan_cli.device import Runtime
-from cgan_cli.families.base import Sampler, load_net
+from cgan_cli.families.base import Sampler
 from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, latent_inputs
-from cgan_cli.families.latent_data import GRID_COLUMNS, LatentData
+from cgan_cli.families.latent_data import LatentData
 from cgan_cli.nn.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANNetConfig, DOutput
 from cgan_cli.nn.diffaug import diff_augment
 from cgan_cli.nn.ema import warmed_up
@@ -198,35 +197,12 @@ class LatentGAN(LatentData):
         losses.update({k: v.detach() for k, v in terms.items()})
         return losses
 
-    @torch.no_grad()
-    def validation_images(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The (EMA) generator's images of the fixed validation batch, in eval mode."""
-        G = self.ema.model if self.ema is not None else self.G
-        was_training = G.training
-        G.eval()
-        try:
-            return G(batch["z"], G.class_vector(batch["label"])).float()
-        finally:
-            G.train(was_training)
-
-    def sample_stats(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        return {"diversity": round(float(diversity(self.validation_images(batch), GRID_COLUMNS)), 6)}
-
-    def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        images = self.validation_images(batch)
-        return grid([list(images[i : i + GRID_COLUMNS]) for i in range(0, len(images), GRID_COLUMNS)])
-
     # --- inference --------------------------------------------------------------------------
-    @classmethod
-    def inference_groups(cls) -> tuple[str, ...]:
-        return ("net/G", "net/G_ema")
-
     @classmethod
     def sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> Sampler:
         cfg = cls.config_from(ckpt)
         net = DCGANGenerator(cls.net_config(cfg))
-        use_ema = options.ema and any(k.startswith("net/G_ema/") for k in ckpt.tensors)
-        load_net(net, ckpt, "G_ema" if use_ema else "G")
+        use_ema = cls.load_generator(net, ckpt, options)
         net.eval().requires_grad_(False).to(device)
         names = cfg.class_names if cls.conditional else ()
         return Sampler(net, cfg.z_dim, names, net.class_vector, cfg.channels, cfg.image_size, use_ema)
@@ -267,16 +243,3 @@ def feature_distance(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     """Feature matching's distance: mean |E real features − E fake features| over the batch (improved-gan's
     `T.mean(abs(m1 - m2))`, with the features of D's layer before its last)."""
     return (real.float().flatten(1).mean(0) - fake.float().flatten(1).mean(0)).abs().mean()
-
-
-def diversity(images: torch.Tensor, group: int) -> torch.Tensor:
-    """Mean pairwise RMS pixel distance between the images of each consecutive `group` (a row of the
-    validation grid: one class, different z), averaged over rows: 0 when G ignores z (mode collapse);
-    two independent images uniform in [-1, 1] are about 0.82 apart."""
-    rows = images.float().flatten(1).split(group)
-    scores = []
-    for row in rows:
-        if len(row) > 1:
-            d = torch.cdist(row, row) / row.shape[1] ** 0.5  # RMS distance per pair
-            scores.append(d.sum() / (len(row) * (len(row) - 1)))
-    return torch.stack(scores).mean() if scores else torch.zeros(())

@@ -16,12 +16,11 @@ import torch.nn.functional as F
 from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config.inference import ExportOptions, SampleOptions
 from cgan_cli.config.progan import SPEC, ProGANConfig
-from cgan_cli.data.grid import grid
 from cgan_cli.device import Runtime
-from cgan_cli.families.base import Sampler, load_net
+from cgan_cli.families.base import Sampler
 from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, latent_inputs
 from cgan_cli.families.latent import ClassGraph, LatentGraph
-from cgan_cli.families.latent_data import GRID_COLUMNS, LatentData
+from cgan_cli.families.latent_data import LatentData
 from cgan_cli.nn.losses import gradient_penalty
 from cgan_cli.nn.progan import ProGANDiscriminator, ProGANGenerator, ProGANNetConfig, fade_reals, upsample
 
@@ -144,34 +143,21 @@ class ProGAN(LatentData):
                 totals[k] = totals[k] + v if k in totals else v
         return {k: v / len(starts) for k, v in totals.items()}
 
-    @torch.no_grad()
-    def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def validation_images(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The EMA G's images at the stage a checkpoint written now records (that of the next step, as `sampler`),
-        upsampled (nearest) to --image-size so grids stay one size."""
+        upsampled (nearest, which keeps the diversity figure) to --image-size so grids stay one size."""
         self.set_stage(*self.config.stage(self.step + 1))
-        G = self.ema.model if self.ema is not None else self.G
-        was_training = G.training
-        G.eval()
-        try:
-            images = G(batch["z"], G.class_vector(batch["label"])).float()
-        finally:
-            G.train(was_training)
-        images = upsample(images, self.config.image_size // images.shape[-1])
-        return grid([list(images[i : i + GRID_COLUMNS]) for i in range(0, len(images), GRID_COLUMNS)])
+        images = super().validation_images(batch)
+        return upsample(images, self.config.image_size // images.shape[-1])
 
     # --- inference --------------------------------------------------------------------------
-    @classmethod
-    def inference_groups(cls) -> tuple[str, ...]:
-        return ("net/G", "net/G_ema")
-
     @classmethod
     def sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> Sampler:
         """The generator at the checkpoint's stage: the resolution and α after its steps (the final size once
         training has grown to it)."""
         cfg = cls.config_from(ckpt)
         net = ProGANGenerator(cls.net_config(cfg))
-        use_ema = options.ema and any(k.startswith("net/G_ema/") for k in ckpt.tensors)
-        load_net(net, ckpt, "G_ema" if use_ema else "G")
+        use_ema = cls.load_generator(net, ckpt, options)
         resolution, alpha = cfg.stage(ckpt.step)
         net.set_stage(resolution, alpha)
         net.eval().requires_grad_(False).to(device)
