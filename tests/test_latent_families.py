@@ -87,7 +87,8 @@ def test_the_discriminator_has_no_norm_on_its_first_layer_and_leaky_relu():
 
 @pytest.mark.parametrize(
     ("overrides", "norm"),
-    [({}, "batch"), ({"spectral_norm": True}, "none"), ({"loss": "wgangp"}, "layer"), ({"d_norm": "none"}, "none")],
+    [({}, "batch"), ({"spectral_norm": True}, "none"), ({"loss": "wgangp"}, "layer"), ({"loss": "r3gan"}, "none"),
+     ({"loss": "wgan"}, "batch"), ({"d_norm": "none"}, "none")],  # fmt: skip
 )
 def test_discriminator_norm_follows_the_papers(classes_dir, overrides, norm):
     cfg = tiny(CGANConfig, classes_dir, **overrides)

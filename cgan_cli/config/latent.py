@@ -47,7 +47,7 @@ class LatentConfig(TrainConfig):
     loss: str = option("nonsat", "GAN loss (vanilla: the saturating minimax form; wgan: weight-clipped critic; "
                        "r3gan: relativistic pairing with R1 + R2).", choices=LATENT_LOSSES)  # fmt: skip
     spectral_norm: bool = option(False, "Spectral normalisation on every D layer (D then has no batch norm).")
-    d_norm: str = option("auto", "D normalisation (auto: batch; none with spectral norm; layer with wgangp).",
+    d_norm: str = option("auto", "D normalisation (auto: batch; none with spectral norm or r3gan; layer with wgangp).",
                          choices=D_NORM_CHOICES)  # fmt: skip
     r1: float = option(0.0, "R1 penalty weight γ on real images (0: off).", min=0.0)
     label_smoothing: float = option(1.0, "D's target for real images: 0.9 is one-sided smoothing (1: off).",
@@ -114,4 +114,6 @@ class LatentConfig(TrainConfig):
     def resolved_d_norm(self) -> str:
         if self.d_norm != "auto":
             return self.d_norm
-        return "none" if self.spectral_norm else "layer" if self.loss in ("wgangp", "r3gan") else "batch"
+        if self.spectral_norm or self.loss == "r3gan":  # R3GAN's D has no normalisation layers
+            return "none"
+        return "layer" if self.loss == "wgangp" else "batch"
