@@ -85,7 +85,7 @@ def test_every_option_in_the_readme_exists_in_help():
         path = [w for w in words if not w.startswith("-")][:2]
         sub = path[:2] if path[:1] == ["train"] and len(path) > 1 and path[1] in FAMILIES else path[:1]
         help_text = help_of(*sub)
-        for flag in (w for w in words if w.startswith("--")):
+        for flag in (w.partition("=")[0] for w in words if w.startswith("--")):  # --range=-2,2 is --range
             assert flag in help_text, f"README uses {flag} but `cgan {' '.join(sub)} --help` lacks it"
     tables = re.findall(r"`(--[a-z0-9-]+)", README.read_text())
     train_help = "".join(help_of("train", f) for f in FAMILIES) + help_of("train")
