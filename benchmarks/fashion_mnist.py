@@ -36,7 +36,6 @@ import os
 import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,7 +54,9 @@ from cgan_cli.data.io import read_image, to_tensor
 from cgan_cli.device import resolve_device
 from cgan_cli.errors import CganError
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for `common` when imported from elsewhere (tests)
+from common import ROOT, child_env, display, run_child  # noqa: E402, F401  (re-exported to the other benchmarks)
+
 IMAGE_SIZE = 32
 NUM_CLASSES = len(FASHION_MNIST_CLASSES)
 CHANCE = 1.0 / NUM_CLASSES
@@ -240,13 +241,6 @@ def judge(root: Path, work: Path, epochs: int, limit: int, device: torch.device,
 # --- cgan train / cgan sample --------------------------------------------------------------------
 
 
-def child_env(threads: int) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    if threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    return env
-
-
 def train_command(family: str, data: Path, run: Path, args: argparse.Namespace) -> list[str]:
     steps_per_epoch = math.ceil(args.per_class * NUM_CLASSES / args.batch_size)
     epochs = math.ceil(args.steps / steps_per_epoch) + 1  # so that --steps, not the epochs, stops the run
@@ -265,17 +259,6 @@ def train_command(family: str, data: Path, run: Path, args: argparse.Namespace) 
     return cmd + shlex.split(args.train_args)
 
 
-def run_child(cmd: list[str], env: dict[str, str]) -> float:
-    """Run a CLI command (stderr passes through); its wall time. Exits with its status on failure."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        print(f"fashion_mnist.py: failed (exit {proc.returncode}): {shlex.join(cmd)}", file=sys.stderr)
-        raise SystemExit(proc.returncode or 1)
-    return wall
-
-
 def loop_rate(run: Path) -> float | None:
     """Median img/s of log.jsonl's intervals (the training loop alone), None without a log."""
     log = run / "log.jsonl"
@@ -284,11 +267,6 @@ def loop_rate(run: Path) -> float | None:
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     rates = [r["img_per_s"] for r in records if "img_per_s" in r]  # loss records (not the sample figures)
     return round(statistics.median(rates), 1) if rates else None
-
-
-def display(cmd: list[str]) -> str:
-    """The command as a user would type it: `cgan …` instead of `python -m cgan_cli …`."""
-    return shlex.join(["cgan", *cmd[3:]])
 
 
 def run_family(family: str, data: Path, model: Classifier, device: torch.device, args, say) -> dict:
