@@ -44,7 +44,7 @@ def run_quick_rows(script: str, *extra: str) -> list[dict]:
 @pytest.mark.parametrize(
     "script",
     ["train_step.py", "translate.py", "eval.py", "forward.py", "decode.py", "startup.py", "tricks.py",
-     "infogan_purity.py"],  # fmt: skip
+     "infogan_purity.py", "facades.py"],  # fmt: skip
 )
 def test_help(script: str) -> None:
     proc = subprocess.run(
