@@ -99,7 +99,8 @@ class BicycleGANConfig(TrainConfig):
         if "crop" in self.preprocess and self.crop_size < least:
             raise UsageError(f"--crop-size {self.crop_size} is too small for --net-e {self.net_e} (at least {least})")
         for flag, name in (("--net-d", self.net_d), ("--net-d2", self.net_d2)):
-            if "crop" in self.preprocess and patch_side(self.crop_size, d_layers(name), d_scales(name, self.num_ds)) < 1:
+            side = patch_side(self.crop_size, d_layers(name), d_scales(name, self.num_ds))
+            if "crop" in self.preprocess and side < 1:
                 raise UsageError(f"--crop-size {self.crop_size} is too small for {flag} {name} with --num-ds "
                                  f"{self.num_ds}: try basic_128_multi or fewer --num-ds")  # fmt: skip
 

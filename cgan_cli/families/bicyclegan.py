@@ -25,7 +25,7 @@ from cgan_cli.data.transforms import Preprocess
 from cgan_cli.device import Runtime
 from cgan_cli.errors import UsageError
 from cgan_cli.families.base import Family, Translator, load_net
-from cgan_cli.families.graph import LATENT, BATCH, ExportGraph, GraphInput, image_input
+from cgan_cli.families.graph import BATCH, LATENT, ExportGraph, GraphInput, image_input
 from cgan_cli.generation import latent
 from cgan_cli.nn.bicyclegan import (
     EncoderConfig,
