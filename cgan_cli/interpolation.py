@@ -130,7 +130,7 @@ def interpolate(checkpoint: Path, walk: Walk, frames: Frames) -> Iterator[Writte
     frames.check()
     if walk.walk is not None:
         return _code_sheet(checkpoint, walk, frames)
-    if walk.image is not None and walk.seeds is not None and walk.source is None and walk.target is None:
+    if walk.image is not None and walk.source is None and walk.target is None:
         stream = _image_latent_walk(checkpoint, walk)
     elif walk.image is not None or walk.source is not None or walk.target is not None:
         stream = _label_walk(checkpoint, walk)
@@ -284,18 +284,16 @@ def _label_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
 
 def _image_latent_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
     """BicycleGAN's hook: one input image at its own size, z walked between keyframe seeds; a seed's frame is
-    what `cgan translate --seeds` makes of it. Checkpoints whose translator takes no z go on to the label walk."""
+    what `cgan translate --seeds` makes of it. Families whose translator takes no z go on to the label walk."""
     dev = resolve_device(walk.device)
     cls, ckpt = open_checkpoint(checkpoint)
-    if cls.makes != "translations":
-        raise UsageError(f"IMAGE: a {cls.name} checkpoint makes images from seeds alone; drop the image")
-    model = cls.translator(ckpt, dev, TranslateOptions())
-    if not model.z_dim or model.with_z is None:
+    if not cls.latent_translator:
         yield from _label_walk(checkpoint, walk)
         return
-    if walk.classes is not None or walk.seed is not None or walk.class_ is not None:
-        raise UsageError("a latent walk of one image takes CKPT IMAGE --seeds A,B,…; --classes, --seed and --class "
-                         "do not apply")  # fmt: skip
+    if walk.seeds is None or walk.classes is not None or walk.seed is not None or walk.class_ is not None:
+        raise UsageError("a latent walk of one image takes CKPT IMAGE --seeds A,B,… (not --classes, --seed or "
+                         "--class)")  # fmt: skip
+    model = cls.translator(ckpt, dev, TranslateOptions())
     _check_mode(walk.mode)
     keys = _keyframe_seeds(walk)
     z = path(torch.stack([latent(s, model.z_dim) for s in keys]), walk.steps, walk.loop, walk.mode)

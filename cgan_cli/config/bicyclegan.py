@@ -95,9 +95,6 @@ class BicycleGANConfig(TrainConfig):
             raise UsageError(
                 f"--crop-size {self.crop_size} must be a multiple of {self.multiple} for --net-g {self.net_g}"
             )
-        least = 2 ** ENCODERS[self.net_e]
-        if "crop" in self.preprocess and self.crop_size < least:
-            raise UsageError(f"--crop-size {self.crop_size} is too small for --net-e {self.net_e} (at least {least})")
         for flag, name in (("--net-d", self.net_d), ("--net-d2", self.net_d2)):
             side = patch_side(self.crop_size, d_layers(name), d_scales(name, self.num_ds))
             if "crop" in self.preprocess and side < 1:

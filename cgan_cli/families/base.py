@@ -119,6 +119,7 @@ class Family(ABC):
     Config: ClassVar[type[TrainConfig]]
     makes: ClassVar[str]
     export_choices: ClassVar[tuple[str, ...]] = ()  # ExportOptions fields beyond `ema` that apply
+    latent_translator: ClassVar[bool] = False  # its translator takes a latent z besides the image (BicycleGAN)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A family that declares its `spec` takes its name, summary, config and `makes` from it: one source."""

@@ -69,6 +69,7 @@ def sample_posterior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class BicycleGAN(Family):
     spec = SPEC
     export_choices = ("image_stats",)
+    latent_translator = True
     config: BicycleGANConfig
 
     def __init__(self, config: BicycleGANConfig, runtime: Runtime | torch.device) -> None:
