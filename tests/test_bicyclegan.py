@@ -259,7 +259,7 @@ def test_defaults_are_the_references() -> None:
 
 
 def test_learns_to_reconstruct_b_through_its_encoding(demo_dir: Path) -> None:
-    """In memory, 40 steps on the demo pairs: G(A, E(B)) moves to B (L1 at least a third lower than at step 0)."""
+    """In memory, 80 steps on the demo pairs: G(A, E(B)) moves to B (L1 well under two thirds of step 0's)."""
     family = tiny(demo_dir, seed=0)
     data = family.dataset()
     from torch.utils.data import default_collate
@@ -276,10 +276,10 @@ def test_learns_to_reconstruct_b_through_its_encoding(demo_dir: Path) -> None:
 
     start = l1()
     g = torch.Generator().manual_seed(0)
-    for _ in range(40):
+    for _ in range(80):
         idx = torch.randint(len(data), (2,), generator=g).tolist()
         family.train_step(default_collate([data[(i, i)] for i in idx]))
-    assert l1() < 0.67 * start
+    assert l1() < 0.6 * start  # measured: 0.69 → 0.33
 
 
 # --- CLI: resume, translate, interp, export -------------------------------------------------------------------
@@ -401,7 +401,7 @@ def test_export_takes_the_image_and_z(checkpoint, photos, tmp_path):
     [
         (["--batch-size", "3"], "--batch-size must be even"),
         (["--net-d", "basic_256_multi"], "too small for --net-d basic_256_multi"),
-        (["--where-add", "middle"], "--where-add must be one of all, input"),
+        (["--num-ds", "3"], "too small for --net-d basic_128_multi with --num-ds 3"),
         (["--net-e", "resnet_256", "--crop-size", "16", "--load-size", "16", "--net-g", "unet_32"],
          "multiple of 32"),  # fmt: skip
     ],
