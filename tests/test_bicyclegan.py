@@ -163,6 +163,12 @@ def test_multiscale_discriminator_is_the_references_d_nlayers_multi() -> None:
 # --- losses and step order: the paper's formulas for the same draws -------------------------------------------
 
 
+def test_the_familys_seed_latent_is_generations() -> None:
+    from cgan_cli.families import bicyclegan
+
+    assert all(torch.equal(bicyclegan.latent(s, 8), latent(s, 8)) for s in (0, 1, 12345))
+
+
 def test_kl_and_reparameterisation_are_the_papers() -> None:
     mu, logvar = torch.randn(3, 8), torch.randn(3, 8)
     normal = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))

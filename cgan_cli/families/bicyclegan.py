@@ -26,7 +26,6 @@ from cgan_cli.device import Runtime
 from cgan_cli.errors import UsageError
 from cgan_cli.families.base import Family, Translator, load_net
 from cgan_cli.families.graph import BATCH, LATENT, ExportGraph, GraphInput, image_input
-from cgan_cli.generation import latent
 from cgan_cli.nn.bicyclegan import (
     EncoderConfig,
     MultiscaleConfig,
@@ -54,6 +53,11 @@ def encoder_config(cfg: BicycleGANConfig) -> EncoderConfig:
 def discriminator_config(cfg: BicycleGANConfig, name: str) -> MultiscaleConfig:
     channels = cfg.output_nc + (cfg.input_nc if cfg.conditional_d else 0)
     return MultiscaleConfig(channels, cfg.ndf, d_layers(name), d_scales(name, cfg.num_ds), cfg.norm)
+
+
+def latent(seed: int, nz: int) -> torch.Tensor:
+    """A seed's z as cgan_cli/generation.py `latent` draws it (that module sits a layer above the families)."""
+    return torch.randn(nz, generator=torch.Generator().manual_seed(seed))
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
