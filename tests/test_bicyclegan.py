@@ -261,6 +261,25 @@ def test_defaults_are_the_references() -> None:
                                                                                     True, False)  # fmt: skip
 
 
+def test_sample_grid_shows_input_encoded_three_seeds_and_target(demo_dir: Path) -> None:
+    family = tiny(demo_dir, dropout=False)
+    batch = family.validation_batch()
+    sheet = family.sample_grid(batch)
+    assert family.G.training and family.E.training  # back in training mode after the grid
+    n = len(batch["input"])
+    assert sheet.shape == (3, n * 34 - 2, 6 * 34 - 2)
+    cell = [sheet[:, 34 : 34 + 32, c * 34 : c * 34 + 32] for c in range(6)]  # the second row
+    torch.testing.assert_close(cell[0], batch["input"][1])
+    torch.testing.assert_close(cell[5], batch["target"][1])
+    with torch.no_grad():
+        family.G.eval()
+        family.E.eval()
+        encoded = family.G(batch["input"][1:2], family.E(batch["target"][1:2])[0])[0]
+        seed2 = family.G(batch["input"][1:2], latent(2, 8)[None])[0]
+    torch.testing.assert_close(cell[1], encoded, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(cell[3], seed2, rtol=1e-4, atol=1e-5)
+
+
 # --- learning -----------------------------------------------------------------------------------------------
 
 
