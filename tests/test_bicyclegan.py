@@ -21,8 +21,9 @@ from typer.testing import CliRunner, Result
 
 from cgan_cli.checkpoint import load_checkpoint, save_checkpoint
 from cgan_cli.cli import app
+from cgan_cli.data.io import read_image, to_tensor, to_uint8
 from cgan_cli.device import Runtime
-from cgan_cli.families import create
+from cgan_cli.families import TranslateOptions, create
 from cgan_cli.families.bicyclegan import BicycleGAN, kl_divergence, sample_posterior
 from cgan_cli.generation import latent
 from cgan_cli.nn.bicyclegan import (
@@ -380,8 +381,7 @@ def test_translate_style_takes_z_from_the_encoder(checkpoint, photos, tmp_path):
     z = BicycleGAN.encode_style(ckpt, CPU, style)
     assert z.shape == (8,)
     translate(checkpoint, photos / "p0.png", tmp_path / "s", "--style", str(style))
-    G = BicycleGAN.generator(ckpt, CPU, __import__("cgan_cli.families", fromlist=["x"]).TranslateOptions())
-    from cgan_cli.data.io import read_image, to_tensor, to_uint8
+    G = BicycleGAN.generator(ckpt, CPU, TranslateOptions())
 
     with torch.no_grad():
         expected = to_uint8(G(to_tensor(read_image(photos / "p0.png"))[None], z[None])[0]).astype(np.int16)
