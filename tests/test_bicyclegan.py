@@ -125,6 +125,21 @@ def test_z_at_the_input_only_is_the_references_g_unet_add_input() -> None:
         torch.testing.assert_close(net(x, z), reference_unet_with_z(levels, x, z), rtol=1e-5, atol=1e-5)
 
 
+def n_params(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_default_networks_have_the_references_parameter_counts() -> None:
+    """Counted by hand from the reference's layer lists (4×4 convs with biases, nz 8 beside every down conv's
+    input; instance norm has no parameters). G unet_256: outermost 11→64 and 128→3, then 72→128 / 256→64,
+    136→256 / 512→128, 264→512 / 1024→256, three of 520→512 / 1024→512, innermost 520→512 / 512→512.
+    E resnet_256: 3→64, blocks 64→128→192→256→256 (two 3×3 convs and a 1×1 shortcut each), two 256→8 heads.
+    D basic_256_multi: PatchGANs of ndf 64 and 32, 3 layers each."""
+    assert n_params(ZUNet(ZUNetConfig())) == 54_794_627
+    assert n_params(ResNetEncoder(EncoderConfig())) == 2_590_032
+    assert n_params(MultiscalePatchGAN(MultiscaleConfig())) == 2_764_737 + 694_241
+
+
 def test_dropout_sits_in_the_eight_ngf_decoder_blocks_only() -> None:
     net = ZUNet(ZUNetConfig(ngf=4, num_downs=8))
     blocks, block = [], net.model
