@@ -1,8 +1,8 @@
 """The `cgan interp` service: paths through latent and condition space (lerp, slerp, keyframe sequences),
-the walks between seeds, classes, StarGAN labels and prompts, InfoGAN's sweep of one latent code (a row per
-seed, a column per code value), and writing their frames (numbered files, an animated GIF, a contact sheet)
-in order. Parsing the flags is the CLI's; making an image is the
-family's sampler or translator."""
+the walks between seeds, classes, StarGAN labels, BicycleGAN latents of one image and prompts, InfoGAN's sweep
+of one latent code (a row per seed, a column per code value), and writing their frames (numbered files, an
+animated GIF, a contact sheet) in order. Parsing the flags is the CLI's; making an image is the family's sampler
+or translator."""
 
 from __future__ import annotations
 
@@ -17,10 +17,18 @@ from cgan_cli.config.infogan import Code
 from cgan_cli.console import info
 from cgan_cli.data.classes import resize_and_centre_crop
 from cgan_cli.data.grid import grid
-from cgan_cli.data.io import read_image, save_animation, save_image, to_tensor, write_format
+from cgan_cli.data.io import (
+    image_to_uint8_tensor,
+    normalise,
+    read_image,
+    save_animation,
+    save_image,
+    to_tensor,
+    write_format,
+)
 from cgan_cli.device import resolve_device
 from cgan_cli.errors import UsageError
-from cgan_cli.families import SampleOptions
+from cgan_cli.families import SampleOptions, TranslateOptions
 from cgan_cli.families.base import checkpoint_makes, open_checkpoint
 from cgan_cli.generation import (
     code_value,
@@ -36,6 +44,7 @@ from cgan_cli.generation import (
 )
 from cgan_cli.sampling import Written
 from cgan_cli.text.features import mix, take, to
+from cgan_cli.translation import pad_to_multiple
 
 MAX_FRAMES = 10_000
 
@@ -121,7 +130,9 @@ def interpolate(checkpoint: Path, walk: Walk, frames: Frames) -> Iterator[Writte
     frames.check()
     if walk.walk is not None:
         return _code_sheet(checkpoint, walk, frames)
-    if walk.image is not None or walk.source is not None or walk.target is not None:
+    if walk.image is not None and walk.source is None and walk.target is None:
+        stream = _image_latent_walk(checkpoint, walk)
+    elif walk.image is not None or walk.source is not None or walk.target is not None:
         stream = _label_walk(checkpoint, walk)
     elif walk.texts is not None or checkpoint_makes(checkpoint) == "text":
         stream = _text_walk(checkpoint, walk)
@@ -269,6 +280,31 @@ def _label_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
     with torch.no_grad():
         for label in labels:
             yield model.net(x, label[None].to(dev))[0].float().cpu()
+
+
+def _image_latent_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
+    """BicycleGAN's hook: one input image at its own size, z walked between keyframe seeds; a seed's frame is
+    what `cgan translate --seeds` makes of it. Families whose translator takes no z go on to the label walk."""
+    dev = resolve_device(walk.device)
+    cls, ckpt = open_checkpoint(checkpoint)
+    if not cls.latent_translator:
+        yield from _label_walk(checkpoint, walk)
+        return
+    if walk.seeds is None or walk.classes is not None or walk.seed is not None or walk.class_ is not None:
+        raise UsageError("a latent walk of one image takes CKPT IMAGE --seeds A,B,… (not --classes, --seed or "
+                         "--class)")  # fmt: skip
+    model = cls.translator(ckpt, dev, TranslateOptions())
+    _check_mode(walk.mode)
+    keys = _keyframe_seeds(walk)
+    z = path(torch.stack([latent(s, model.z_dim) for s in keys]), walk.steps, walk.loop, walk.mode)
+    x = normalise(image_to_uint8_tensor(read_image(walk.image, model.in_channels)))[None]
+    h, w = x.shape[-2:]
+    x = pad_to_multiple(x, model.multiple, model.min_side).to(dev)
+    info(f"interpolating {len(z)} frames of {walk.image} between seeds {', '.join(map(str, keys))}")
+    with torch.no_grad(), full_precision():
+        for i in range(0, len(z), walk.batch_size):
+            chunk = z[i : i + walk.batch_size].to(dev)
+            yield from model.with_z(x.expand(len(chunk), -1, -1, -1), chunk)[..., :h, :w].float().cpu()
 
 
 def _text_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:

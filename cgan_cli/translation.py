@@ -24,6 +24,7 @@ from cgan_cli.device import Runtime, inference_memory_format, resolve_device
 from cgan_cli.errors import CganError, ImageReadError, UsageError
 from cgan_cli.families import TranslateOptions
 from cgan_cli.families.base import Translator, open_checkpoint
+from cgan_cli.generation import latent
 from cgan_cli.parallel import ordered_map
 
 
@@ -54,13 +55,15 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, min_side: int = 1) -> torch.
     return F.pad(x, (0, pw, 0, ph), mode=mode)
 
 
-def plan_outputs(items: list[InputImage], out_dir: Path, ext: str) -> list[Job]:
-    """One job per input; outputs that would overwrite an input or another output get an error."""
+def plan_outputs(items: list[InputImage], out_dir: Path, ext: str, leaf: str | None = None) -> list[Job]:
+    """One job per input; outputs that would overwrite an input or another output get an error. With `leaf`
+    (BicycleGAN's seeds), each input's output is `out_dir/NAME/leaf.ext`, NAME its relative path less suffix."""
     inputs = {item.path.resolve() for item in items}
     seen: dict[Path, InputImage] = {}
     jobs = []
     for item in items:
-        output = out_dir / item.rel.with_suffix("." + ext)
+        rel = item.rel.with_suffix("." + ext) if leaf is None else item.rel.with_suffix("") / f"{leaf}.{ext}"
+        output = out_dir / rel
         resolved = output.resolve()
         job = Job(item, output)
         if resolved in inputs:
@@ -210,6 +213,7 @@ class TranslateSettings:
     seed: int = 0  # for --dropout noise
     skip_existing: bool = False
     targets: tuple[str, ...] = ()  # StarGAN --to; several (or "all") write one subfolder per domain
+    seeds: tuple[int, ...] = ()  # BicycleGAN --seeds: one output per seed and input, OUT/NAME/seed000003.png
 
 
 class Translation:
@@ -225,15 +229,36 @@ class Translation:
         if "all" in targets:
             targets = list(cls.targets(ckpt)) or [None]
         out = settings.out_dir  # one --to writes into --out; several (or all) one subfolder per domain
-        self.runs = [(cls.translator(ckpt, dev, replace(options, target=t)), out / t if len(targets) > 1 else out)
-                     for t in targets]  # fmt: skip
+        self.runs: list[tuple[Translator, Path, str | None]] = []
+        for t in targets:
+            translator = cls.translator(ckpt, dev, replace(options, target=t))
+            self.runs += latent_runs(translator, out / t if len(targets) > 1 else out, options, settings, cls.name)
         self.settings = settings
         torch.manual_seed(settings.seed)
 
     def results(self, items: list[InputImage]) -> Iterator[Result]:
         s = self.settings
         gpu_decode = self.runtime.device.type == "cuda" if s.gpu_decode is None else s.gpu_decode
-        for translator, folder in self.runs:
+        for translator, folder, leaf in self.runs:
             run = TranslationRun(translator, self.runtime, size=s.size, aligned=s.aligned, batch_size=s.batch_size,
                                  workers=s.workers, gpu_decode=gpu_decode)  # fmt: skip
-            yield from run.run(plan_outputs(items, folder, s.ext), s.skip_existing)
+            yield from run.run(plan_outputs(items, folder, s.ext, leaf), s.skip_existing)
+
+
+def latent_runs(translator: Translator, folder: Path, options: TranslateOptions, settings: TranslateSettings,
+                family: str) -> list[tuple[Translator, Path, str | None]]:  # fmt: skip
+    """The (translator, folder, file name) runs of one translator: itself for a translator without a latent;
+    for BicycleGAN's, one per `--seeds` seed (z = `latent(seed)`, files named seed000003), or one at `--seed`'s z,
+    or the `--style` image's encoding that the family already fixed."""
+    if not translator.z_dim:
+        for flag, given in (("--seeds", settings.seeds), ("--style", options.style is not None)):
+            if given:
+                raise UsageError(f"{flag}: a {family} checkpoint takes no latent z (bicyclegan does)")
+        return [(translator, folder, None)]
+    if options.style is not None:
+        if settings.seeds:
+            raise UsageError("--seeds and --style: z comes from the seeds or from the style image, not both")
+        return [(translator, folder, None)]
+    if not settings.seeds:
+        return [(translator.at(latent(settings.seed, translator.z_dim)), folder, None)]
+    return [(translator.at(latent(s, translator.z_dim)), folder, f"seed{s:06d}") for s in dict.fromkeys(settings.seeds)]

@@ -59,6 +59,14 @@ def tiny_config(paired: Path, **overrides) -> Pix2PixConfig:
     return Pix2PixConfig(**{"paired": str(paired), "net_g": "unet_32", **TINY_TRANSLATION, **overrides})
 
 
+def tiny_bicyclegan_config(paired: Path | str, **overrides):
+    """unet_32, an 8-filter encoder and two-scale 8-filter PatchGANs of 2 layers (basic_128_multi) on 32×32 crops."""
+    from cgan_cli.families.bicyclegan import BicycleGANConfig
+
+    tiny = {"net_g": "unet_32", "nef": 8, "net_d": "basic_128_multi", "net_d2": "basic_128_multi"}
+    return BicycleGANConfig(**{"paired": str(paired), **TINY_TRANSLATION, **tiny, **overrides})
+
+
 @pytest.fixture(scope="session")
 def classes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from helpers_classes import write_classes
@@ -126,6 +134,7 @@ def tiny_family_config(
     latent = {"image_size": 32, "ngf": 8, "ndf": 8, "batch_size": 4}
     configs = {
         "pix2pix": lambda: tiny_config(demo_dir),
+        "bicyclegan": lambda: tiny_bicyclegan_config(demo_dir),
         "dcgan": lambda: {"images": str(classes_dir), **latent},
         "cgan": lambda: {"classes": str(classes_dir), **latent},
         "acgan": lambda: {"classes": str(classes_dir), **latent},

@@ -1,5 +1,6 @@
 """`cgan interp CKPT --out DIR`: walks between seeds (through z) or between classes (at a fixed seed), or an
-InfoGAN code swept across a row per seed (`--walk`)."""
+InfoGAN code swept across a row per seed (`--walk`); with an IMAGE, StarGAN's label walk or BicycleGAN's walk
+through z for that one input."""
 
 from __future__ import annotations
 
@@ -26,10 +27,17 @@ AsJson = json_option("One JSON object per written file.")
 @exits_cleanly
 def interp(
     checkpoint: Annotated[
-        Path, typer.Argument(help="A checkpoint of a sampling family (dcgan, cgan, acgan, infogan, progan) or stargan.")
+        Path,
+        typer.Argument(
+            help="A checkpoint of a sampling family (dcgan, cgan, acgan, infogan, progan), stargan or bicyclegan."
+        ),
     ],
     image: Annotated[
-        Path | None, typer.Argument(help="StarGAN: the input image whose domain label is blended.")
+        Path | None,
+        typer.Argument(
+            help="StarGAN: the input image whose domain label is blended; BicycleGAN: "
+            "the input translated at every frame while z walks between --seeds."
+        ),
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Write the frames here, numbered.")] = None,
     seeds: Annotated[

@@ -92,6 +92,16 @@ def translate(
         str | None,
         typer.Option("--from", help="StarGAN multi-label: the attributes inputs have (A,B); default: D's guess."),
     ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option("--seeds", help="BicycleGAN: one output per seed, e.g. 0-4, written OUT/NAME/seed000003.png "
+                     "(a seed alone fixes its z)."),
+    ] = None,  # fmt: skip
+    style: Annotated[
+        Path | None,
+        typer.Option("--style", help="BicycleGAN: take z from this reference image of the output domain (E's "
+                     "encoding) instead of a seed."),
+    ] = None,  # fmt: skip
     ext: Ext = "png",
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave outputs that already exist alone.")
@@ -109,19 +119,23 @@ def translate(
         ),
     ] = None,
     precision: Precision = "auto",
-    seed: Annotated[int, typer.Option("--seed", help="Seed for --dropout noise.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed for --dropout noise, and BicycleGAN's z without --seeds/--style.")
+    ] = 0,
     as_json: AsJson = False,
 ) -> None:
     """Translate images with a trained generator. Prints each written path on stdout, in input order;
     a bad input is named on stderr, the others still translate, and the exit status is 1."""
     from cgan_cli.data.inputs import expand_inputs
+    from cgan_cli.generation import parse_seeds
     from cgan_cli.translation import TranslateSettings, Translation
 
     if direction is not None and direction not in DIRECTIONS:
         raise UsageError(f"--direction must be AtoB or BtoA (got {direction!r})")
     settings = TranslateSettings(out_dir, output_ext(ext), parse_size(size), aligned, batch_size, workers, device,
-                                 gpu_decode, precision, seed, skip_existing, tuple(to or ()))  # fmt: skip
-    options = TranslateOptions(dropout, image_stats, direction, None, parse_sets(sets or []), source)
+                                 gpu_decode, precision, seed, skip_existing, tuple(to or ()),
+                                 tuple(parse_seeds(seeds)) if seeds is not None else ())  # fmt: skip
+    options = TranslateOptions(dropout, image_stats, direction, None, parse_sets(sets or []), source, style)
     translation = Translation(checkpoint, options, settings)
     items, problems = expand_inputs(inputs)
     for problem in problems:

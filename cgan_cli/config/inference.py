@@ -20,6 +20,7 @@ class TranslateOptions:
     target: str | None = None  # the domain to translate to (StarGAN --to)
     sets: tuple[tuple[str, float], ...] = ()  # attribute values to set (StarGAN --set A=1)
     source: str | None = None  # attributes the inputs have (StarGAN --from), instead of D's guess
+    style: Path | None = None  # BicycleGAN --style: z is E's encoding of this image
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,14 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "cgan train stargan --domains rafd/ --out runs/rafd",
         ),
         (
+            "BicycleGAN: multimodal paired translation (z injected at every generator block), then z only at the "
+            "input, conditional discriminators and a smaller encoder:",
+            "cgan train bicyclegan --paired edges2shoes/ --out runs/e2s\n"
+            "cgan train bicyclegan --paired edges2shoes/ --where-add input --conditional-d --net-e resnet_128 "
+            "--nz 16 --nef 32 --ngf 32 --ndf 32 --num-ds 1 --net-d basic_256 --net-d2 basic_128_multi "
+            "--lambda-l1 10 --lambda-gan 1 --lambda-gan2 1 --lambda-z 0.5 --lambda-kl 0.01 --out runs/e2s-small",
+        ),
+        (
             "A class-conditional GAN on one subfolder per class, and an unconditional DCGAN on any folder:",
             "cgan train cgan --classes flowers/ --out runs/flowers\ncgan train dcgan --images faces/ --out runs/faces",
         ),
@@ -77,6 +85,14 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "StarGAN: every domain into its own subfolder, or chosen attributes of a multi-label model:",
             "cgan translate runs/rafd/latest.safetensors faces/ --to all --out all/\n"
             "cgan translate runs/celeba/latest.safetensors faces/ --set Blond_Hair=1 --set Black_Hair=0 --out blond/",
+        ),
+        (
+            "BicycleGAN: five outputs per input, out/NAME/seed000000.png to seed000004.png (a seed fixes its z):",
+            "cgan translate runs/e2s/latest.safetensors edges/ --seeds 0-4 --out out/",
+        ),
+        (
+            "BicycleGAN: the style of a reference photo, its z encoded by E:",
+            "cgan translate runs/e2s/latest.safetensors edges/ --style red_shoe.jpg --out red/",
         ),
     ],
     "sample": [
@@ -128,6 +144,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         (
             "StarGAN: blend one face's label from neutral to happy:",
             "cgan interp runs/rafd/latest.safetensors face.jpg --from neutral --to happy --steps 16 --gif smile.gif",
+        ),
+        (
+            "BicycleGAN: one input while z walks from seed 1 to seed 2:",
+            "cgan interp runs/e2s/latest.safetensors edge.png --seeds 1,2 --steps 8 --gif walk.gif",
         ),
         (
             "Frames of a walk between two prompts, turned into a video:",

@@ -15,6 +15,7 @@ from cgan_cli.config import (
     FamilySpec,
     TrainConfig,
     acgan,
+    bicyclegan,
     cgan,
     cyclegan,
     dcgan,
@@ -42,7 +43,7 @@ def register(spec: FamilySpec) -> FamilySpec:
     return spec
 
 
-for _module in (pix2pix, cyclegan, stargan, dcgan, cgan, acgan, infogan, gancls, gigagan, progan):
+for _module in (pix2pix, bicyclegan, cyclegan, stargan, dcgan, cgan, acgan, infogan, gancls, gigagan, progan):
     register(_module.SPEC)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -42,6 +42,28 @@ class Translator:
     multiple: int  # input sides must be multiples of this; callers pad and crop back
     aligned_half: str  # "left" or "right": which half of an A|B file is this network's input
     min_side: int = 1  # smaller inputs are padded up to this (instance norm needs a bottleneck above 1×1)
+    z_dim: int = 0  # BicycleGAN: `net` is `with_z` at one fixed latent; `at(z)` gives it another
+    with_z: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # (x, z) → images
+
+    def at(self, z: torch.Tensor) -> Translator:
+        """This translator with its latent fixed to `z` (z_dim,), for every image of every batch."""
+        if self.with_z is None:
+            raise TypeError("at(z) needs a translator that takes a latent")
+        return replace(self, net=FixedLatent(self.with_z, z))
+
+
+class FixedLatent(nn.Module):
+    """`net(x, z)` as `net(x)` with z held fixed (broadcast over the batch): what translate runs per seed."""
+
+    def __init__(self, net: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], z: torch.Tensor) -> None:
+        super().__init__()
+        self.net = net
+        device = next(net.parameters()).device if isinstance(net, nn.Module) else z.device
+        self.register_buffer("z", z.detach().reshape(1, -1).to(device))
+        self.channels_last_on_cpu = getattr(net, "channels_last_on_cpu", False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x, self.z.expand(x.shape[0], -1))
 
 
 @dataclass
@@ -97,6 +119,7 @@ class Family(ABC):
     Config: ClassVar[type[TrainConfig]]
     makes: ClassVar[str]
     export_choices: ClassVar[tuple[str, ...]] = ()  # ExportOptions fields beyond `ema` that apply
+    latent_translator: ClassVar[bool] = False  # its translator takes a latent z besides the image (BicycleGAN)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A family that declares its `spec` takes its name, summary, config and `makes` from it: one source."""
