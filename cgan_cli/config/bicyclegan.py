@@ -7,7 +7,7 @@ only onto the image), a ResNet encoder E (nef 64, `resnet_256`) giving a Gaussia
 two discriminators, D for the cVAE-GAN branch and D2 for the cLR-GAN branch, each two PatchGANs at two scales
 (`basic_256_multi`, ndf 64) that see B alone (not conditional). Each batch of 2 splits in halves: the first
 pair trains the cVAE-GAN branch (z ~ E(B), G(A, z) ≈ B in L1, KL(q(z|B) ‖ N(0, I))), the second pair's B is
-the real image D2 sees beside G(A₁, z) for a random z ~ N(0, I), whose z E must recover (L1 on E's mean,
+the real image D2 sees beside G(A_1, z) for a random z ~ N(0, I), whose z E must recover (L1 on E's mean,
 a gradient to G only). Losses: LSGAN, λ_L1 10, λ_GAN 1, λ_GAN2 1, λ_z 0.5, λ_kl 0.01 (the KL summed, as the
 reference). Adam lr 2e-4, betas (0.5, 0.999) for G, E, D and D2; 100 epochs at the initial rate then 100 of
 linear decay; load 286 → random crop 256 with flips; Xavier-normal init with gain 0.02. Step order as the
