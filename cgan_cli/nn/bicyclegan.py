@@ -22,24 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cgan_cli.nn.norm import norm_layer
+from cgan_cli.nn.norm import init_weights, norm_layer
 from cgan_cli.nn.patchgan import NLayerDiscriminator, PatchGANConfig
 
 WHERE_ADD = ("all", "input")
 
 
 def xavier_init(net: nn.Module, gain: float = 0.02) -> nn.Module:
-    """The reference's `init_type xavier`: Xavier-normal conv/linear weights with `gain`, zero biases,
-    N(1, gain) batch-norm scales."""
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.xavier_normal_(m.weight, gain=gain)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d) and m.affine:
-            nn.init.normal_(m.weight, 1.0, gain)
-            nn.init.zeros_(m.bias)
-    return net
+    """The reference's `init_type xavier` (junyanz/BicycleGAN `init_weights`)."""
+    return init_weights(net, gain, kind="xavier")
 
 
 def tile(z: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -51,11 +51,15 @@ def per_image_batch_norm(net: nn.Module) -> nn.Module:
     return net
 
 
-def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
-    """N(0, gain) for conv/linear weights, N(1, gain) for norm scales, zero biases (pix2pix/DCGAN init)."""
+def init_weights(net: nn.Module, gain: float = 0.02, kind: str = "normal") -> nn.Module:
+    """N(0, gain) conv/linear weights (pix2pix/DCGAN init; `kind="xavier"`: Xavier-normal with `gain`, as
+    BicycleGAN's `init_type xavier`), N(1, gain) for norm scales, zero biases."""
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, gain)
+            if kind == "xavier":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            else:
+                nn.init.normal_(m.weight, 0.0, gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d) and m.affine:
