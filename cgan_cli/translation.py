@@ -97,6 +97,8 @@ class TranslationRun:
     def _read(self, path: Path) -> torch.Tensor:
         """uint8 (C, H, W): JPEGs through torchvision (nvJPEG straight into GPU memory with gpu_decode),
         anything else through Pillow."""
+        if self.t.read_labels is not None:
+            return self.t.read_labels(path)
         channels = 3 if self.t.in_channels == 3 else 1
         where = self.device if self.gpu_decode and self.size is None else torch.device("cpu")
         fast = jpeg.read_tensor(path, channels, where)
@@ -116,7 +118,8 @@ class TranslationRun:
                 half = w // 2  # as split_aligned: an odd last column is dropped
                 t = t[..., :half] if self.t.aligned_half == "left" else t[..., half : 2 * half]
             if self.size is not None and (t.shape[-1], t.shape[-2]) != self.size:
-                t = image_to_uint8_tensor(uint8_tensor_to_image(t).resize(self.size, Image.Resampling.BICUBIC))
+                resample = Image.Resampling.BICUBIC if self.t.read_labels is None else Image.Resampling.NEAREST
+                t = image_to_uint8_tensor(uint8_tensor_to_image(t).resize(self.size, resample))
             job.tensor = t  # uint8 until its batch runs: a quarter of float32's memory while queued
         except CganError as exc:
             job.error = str(exc)
