@@ -28,7 +28,8 @@ from cgan_cli.nn.spade import SPADE, MultiscaleDiscriminator, SPADEConfig, SPADE
 pytestmark = pytest.mark.usefixtures("single_thread")
 CPU = torch.device("cpu")
 TINY = ("--ngf", "2", "--ndf", "4", "--spade-hidden", "8", "--n-layers-d", "3", "--load-size", "64",
-        "--crop-size", "64", "--no-vgg", "--save-every", "1000", "--sample-every", "1000", "--log-every", "1")
+        "--crop-size", "64", "--no-vgg", "--save-every", "1000", "--sample-every", "1000",
+        "--log-every", "1")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_spade_layer_is_park_et_al_normalisation():
     gamma = F.conv2d(shared, layer.mlp_gamma.weight, layer.mlp_gamma.bias, padding=1)
     beta = F.conv2d(shared, layer.mlp_beta.weight, layer.mlp_beta.bias, padding=1)
     assert torch.allclose(layer(x, seg), x_hat * (1 + gamma) + beta, atol=1e-5)
-    assert not any(p is layer.param_free_norm.weight for p in layer.parameters()) and layer.param_free_norm.weight is None
+    assert layer.param_free_norm.weight is None  # no affine parameters of its own
 
 
 def test_generator_discriminator_and_vgg_forward(tmp_path):
@@ -144,7 +145,8 @@ def test_resume_through_the_cli_is_exact(labels_dir, tmp_path):
     assert first.exit_code == 0, first.output
     resumed = cgan("train", "--resume", str(tmp_path / "b" / "latest.safetensors"), "--steps", "4", "--workers", "0")
     assert resumed.exit_code == 0, resumed.output
-    a, b = load_checkpoint(tmp_path / "a" / "latest.safetensors"), load_checkpoint(tmp_path / "b" / "latest.safetensors")
+    a = load_checkpoint(tmp_path / "a" / "latest.safetensors")
+    b = load_checkpoint(tmp_path / "b" / "latest.safetensors")
     assert a.step == b.step == 4 and a.config["class_names"] == ["0", "1", "2"]
     keys = [k for k in a.tensors if k.startswith(("net/", "optim/"))]
     assert len(keys) > 50 and all(torch.equal(a.tensors[k], b.tensors[k]) for k in keys)
@@ -164,7 +166,6 @@ def test_vgg_weights_from_a_file_train_and_a_missing_file_is_an_error(labels_dir
     assert bad.exit_code != 0 and "none.pth: no such file" in bad.output + bad.stderr
 
 
-@pytest.mark.slow
 def test_spade_learns_the_colour_of_each_class(labels_dir):
     from cgan_cli.config.spade import SPADEConfig as Config
 

@@ -36,7 +36,7 @@ AUTO_SAMPLE = 64  # --palette auto looks at this many label maps (spread over th
 
 
 def parse_colour(text: str | list | tuple, where: str) -> tuple[int, int, int]:
-    """"#rrggbb", "r,g,b" or [r, g, b] → (r, g, b)."""
+    """A colour written #rrggbb, r,g,b or [r, g, b] → (r, g, b)."""
     try:
         if isinstance(text, (list, tuple)):
             rgb = tuple(int(v) for v in text)

@@ -232,8 +232,8 @@ class SPADE(Family):
         m, k = 2**UPSAMPLINGS, len(cfg.class_names)
         steps = max(2, cfg.crop_size // m)
         h, w = (Axis(a, steps * m, m) for a in ("height", "width"))
-        seg = GraphInput("label_map", (BATCH, k, h, w), "binary",
-                         f"one-hot label map, {k} classes ({', '.join(cfg.class_names)}); H and W multiples of {m}")
+        meaning = f"one-hot label map, {k} classes ({', '.join(cfg.class_names)}); H and W multiples of {m}"
+        seg = GraphInput("label_map", (BATCH, k, h, w), "binary", meaning)
         notes = {"class_names": list(cfg.class_names), "class_colours": list(cfg.class_colours)}
         return ExportGraph(G, (seg,), "(N, 3, H, W) in [-1, 1], the label map's size", "G", notes)
 
