@@ -220,3 +220,31 @@ def test_translate_and_export_through_the_cli(labels_dir, tmp_path):
     G.load_state_dict(ck.sub("net/G"))
     want = G.eval()(seg).detach().numpy()
     assert family_cls.name == "spade" and np.abs(got - want).max() < 1e-4
+
+
+def test_aligned_colour_coded_pairs_train_and_translate_with_the_checkpoint_palette(tmp_path):
+    coded = write_labels(tmp_path / "coded", count=4, coded=True)
+    aligned = tmp_path / "aligned" / "train"
+    aligned.mkdir(parents=True)
+    for i in range(4):  # photo | label map, as pix2pix's facades
+        photo, lab = Image.open(coded / "images" / f"{i}.png"), Image.open(coded / "labels" / f"{i}.png")
+        both = Image.new("RGB", (128, 64))
+        both.paste(photo, (0, 0))
+        both.paste(lab, (64, 0))
+        both.save(aligned / f"{i}.png")
+    (tmp_path / "p.json").write_text(json.dumps(PALETTE))
+    run = cgan("train", "spade", "--paired", str(tmp_path / "aligned"), "--label-side", "B", "--palette",
+               str(tmp_path / "p.json"), "--out", str(tmp_path / "run"), "--device", "cpu", *TINY, "--steps", "1",
+               "--workers", "0")  # fmt: skip
+    assert run.exit_code == 0, run.output
+    ckpt = tmp_path / "run" / "latest.safetensors"
+    assert load_checkpoint(ckpt).config["class_names"] == list(PALETTE)
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.open(coded / "labels" / "2.png").crop((0, 0, 64, 48)).save(src / "m.png")
+    ok = cgan("translate", str(ckpt), str(src), "--out", str(tmp_path / "out"), "--device", "cpu")
+    assert ok.exit_code == 0, ok.output
+    assert pixels(tmp_path / "out" / "m.png").shape == (48, 64, 3)
+    Image.new("RGB", (64, 48), (255, 255, 0)).save(src / "m.png")  # yellow: in no class
+    bad = cgan("translate", str(ckpt), str(src), "--out", str(tmp_path / "o2"), "--device", "cpu")
+    assert bad.exit_code != 0 and "colour #ffff00 is not in the palette" in bad.output + bad.stderr
