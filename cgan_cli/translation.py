@@ -97,8 +97,8 @@ class TranslationRun:
     def _read(self, path: Path) -> torch.Tensor:
         """uint8 (C, H, W): JPEGs through torchvision (nvJPEG straight into GPU memory with gpu_decode),
         anything else through Pillow."""
-        if self.t.read_labels is not None:
-            return self.t.read_labels(path)
+        if self.t.read_labels is not None:  # label maps: the half is cut before colours are mapped to classes
+            return self.t.read_labels(path, self.t.aligned_half if self.aligned else None)
         channels = 3 if self.t.in_channels == 3 else 1
         where = self.device if self.gpu_decode and self.size is None else torch.device("cpu")
         fast = jpeg.read_tensor(path, channels, where)
@@ -111,7 +111,7 @@ class TranslationRun:
             return job
         try:
             t = self._read(job.item.path)
-            if self.aligned:
+            if self.aligned and self.t.read_labels is None:
                 h, w = t.shape[-2:]
                 if w < 2:
                     raise ImageReadError(job.item.path, f"{w}×{h} is too narrow to hold A and B side by side")

@@ -231,6 +231,7 @@ def test_aligned_colour_coded_pairs_train_and_translate_with_the_checkpoint_pale
         both = Image.new("RGB", (128, 64))
         both.paste(photo, (0, 0))
         both.paste(lab, (64, 0))
+        both.paste((255, 255, 0), (0, 0, 64, 16))  # yellow in the photo half: no class, never read as labels
         both.save(aligned / f"{i}.png")
     (tmp_path / "p.json").write_text(json.dumps(PALETTE))
     run = cgan("train", "spade", "--paired", str(tmp_path / "aligned"), "--label-side", "B", "--palette",
@@ -245,6 +246,10 @@ def test_aligned_colour_coded_pairs_train_and_translate_with_the_checkpoint_pale
     ok = cgan("translate", str(ckpt), str(src), "--out", str(tmp_path / "out"), "--device", "cpu")
     assert ok.exit_code == 0, ok.output
     assert pixels(tmp_path / "out" / "m.png").shape == (48, 64, 3)
+    aligned_out = cgan("translate", str(ckpt), str(aligned / "1.png"), "--aligned", "--out", str(tmp_path / "al"),
+                       "--device", "cpu")  # fmt: skip
+    assert aligned_out.exit_code == 0, aligned_out.output  # the photo half's colours are not read as labels
+    assert pixels(tmp_path / "al" / "1.png").shape == (64, 64, 3)
     Image.new("RGB", (64, 48), (255, 255, 0)).save(src / "m.png")  # yellow: in no class
     bad = cgan("translate", str(ckpt), str(src), "--out", str(tmp_path / "o2"), "--device", "cpu")
     assert bad.exit_code != 0 and "colour #ffff00 is not in the palette" in bad.output + bad.stderr

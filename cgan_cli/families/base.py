@@ -42,9 +42,9 @@ class Translator:
     multiple: int  # input sides must be multiples of this; callers pad and crop back
     aligned_half: str  # "left" or "right": which half of an A|B file is this network's input
     min_side: int = 1  # smaller inputs are padded up to this (instance norm needs a bottleneck above 1×1)
-    # label-map inputs (SPADE): reads one file as uint8 (1, H, W) class indices, which reach `net` as
-    # index/127.5 - 1 (net decodes them); --size then resizes them with nearest neighbour, never interpolated
-    read_labels: Callable[[Path], torch.Tensor] | None = None
+    # label-map inputs (SPADE): reads one file (with --aligned, its "left" or "right" half) as uint8 (1, H, W) class
+    # indices, which reach `net` as index/127.5 - 1 (net decodes them); --size resizes them nearest, never blended
+    read_labels: Callable[[Path, str | None], torch.Tensor] | None = None
 
 
 @dataclass

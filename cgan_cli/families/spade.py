@@ -29,7 +29,7 @@ from cgan_cli.data.labels import (
     palette_for,
     palette_from_record,
 )
-from cgan_cli.data.paired import find_folder_pairs, find_pairs
+from cgan_cli.data.paired import find_folder_pairs, find_pairs, split_aligned
 from cgan_cli.data.transforms import Preprocess
 from cgan_cli.device import Runtime
 from cgan_cli.errors import CganError, DataError
@@ -218,8 +218,14 @@ class SPADE(Family):
         net = LabelsToImage(G, len(palette)).eval().to(device)
         half = "right" if cfg.label_side == "B" else "left"
 
-        def read(path: Path) -> torch.Tensor:
-            return label_tensor(open_label_map(path), palette, str(path)).to(torch.uint8)
+        def read(path: Path, half: str | None) -> torch.Tensor:
+            img, where = open_label_map(path), str(path)
+            if half is not None:
+                if img.width < 2:
+                    raise DataError(f"{path}: {img.width}×{img.height} is too narrow to hold A and B side by side")
+                img = split_aligned(img)[0 if half == "left" else 1]
+                where = f"{path} ({half} half)"
+            return label_tensor(img, palette, where).to(torch.uint8)
 
         return Translator(net, 1, 3, 2**UPSAMPLINGS, half, min_side=2**UPSAMPLINGS, read_labels=read)
 
