@@ -100,6 +100,8 @@ class TranslationRun:
     def _read(self, path: Path) -> torch.Tensor:
         """uint8 (C, H, W): JPEGs through torchvision (nvJPEG straight into GPU memory with gpu_decode),
         anything else through Pillow."""
+        if self.t.read_labels is not None:  # label maps: the half is cut before colours are mapped to classes
+            return self.t.read_labels(path, self.t.aligned_half if self.aligned else None)
         channels = 3 if self.t.in_channels == 3 else 1
         where = self.device if self.gpu_decode and self.size is None else torch.device("cpu")
         fast = jpeg.read_tensor(path, channels, where)
@@ -112,14 +114,15 @@ class TranslationRun:
             return job
         try:
             t = self._read(job.item.path)
-            if self.aligned:
+            if self.aligned and self.t.read_labels is None:
                 h, w = t.shape[-2:]
                 if w < 2:
                     raise ImageReadError(job.item.path, f"{w}×{h} is too narrow to hold A and B side by side")
                 half = w // 2  # as split_aligned: an odd last column is dropped
                 t = t[..., :half] if self.t.aligned_half == "left" else t[..., half : 2 * half]
             if self.size is not None and (t.shape[-1], t.shape[-2]) != self.size:
-                t = image_to_uint8_tensor(uint8_tensor_to_image(t).resize(self.size, Image.Resampling.BICUBIC))
+                resample = Image.Resampling.BICUBIC if self.t.read_labels is None else Image.Resampling.NEAREST
+                t = image_to_uint8_tensor(uint8_tensor_to_image(t).resize(self.size, resample))
             job.tensor = t  # uint8 until its batch runs: a quarter of float32's memory while queued
         except CganError as exc:
             job.error = str(exc)

@@ -124,6 +124,18 @@ TINY_TEXT = dict(clip_model="cgan-tiny", clip_pretrained="none", image_size=32, 
 TINY_GIGAGAN = dict(TINY_TEXT, z_dim=16, w_dim=16, t_dim=16, channel_max=32, pyramid=3, heads=2)
 
 
+@functools.cache
+def _default_labels() -> Path:
+    from helpers_labels import write_labels
+
+    return write_labels(Path(tempfile.mkdtemp(prefix="cgan-labels-")) / "labels")
+
+
+# SPADE at toy size: 64×64 (the generator starts at 1/32, and batch norm needs more than 1×1), no VGG19
+TINY_SPADE = dict(ngf=2, ndf=4, spade_hidden=8, n_layers_d=3, load_size=64, crop_size=64, vgg=False,
+                  save_every=1000, sample_every=1000, log_every=2)  # fmt: skip
+
+
 def tiny_family_config(
     name: str, demo_dir: Path, classes_dir: Path, unpaired_dir: Path | None = None, captions_dir: Path | None = None
 ):
@@ -152,6 +164,7 @@ def tiny_family_config(
         },
         "gancls": lambda: {"captions": str(captions_dir or _default_captions()), **TINY_TEXT},
         "gigagan": lambda: {"captions": str(captions_dir or _default_captions()), **TINY_GIGAGAN},
+        "spade": lambda: {"labels": str(_default_labels()), **TINY_SPADE},
         "cyclegan": lambda: (
             tiny_cyclegan_config(unpaired_dir)
             if unpaired_dir is not None

@@ -70,6 +70,17 @@ def find_pairs(root: Path, split: str = "train") -> list[Pair]:
     return pairs
 
 
+def find_folder_pairs(root: Path, a: str, b: str, split: str = "train") -> list[Pair]:
+    """Pairs of `root/a` and `root/b` (or of `root/split/a` and `root/split/b`), matched by name."""
+    if not root.is_dir():
+        raise DataError(f"{root}: no such folder")
+    base = _split_folder(root, split)
+    for name in (a, b):
+        if not (base / name).is_dir():
+            raise DataError(f"{base}: has no {name}/ folder (expected {a}/ and {b}/)")
+    return _ab_pairs(base, a, b)
+
+
 def _by_name(folder: Path) -> dict[str, Path]:
     """Images of `folder` keyed by relative path without extension; two files with one key are an error."""
     files: dict[str, Path] = {}
@@ -81,23 +92,24 @@ def _by_name(folder: Path) -> dict[str, Path]:
     return files
 
 
-def _ab_pairs(base: Path) -> list[Pair]:
-    a_files, b_files = _by_name(base / "A"), _by_name(base / "B")
+def _ab_pairs(base: Path, a: str = "A", b: str = "B") -> list[Pair]:
+    """Pairs of the same-named files of `base/a` and `base/b` (A/ and B/; SPADE's labels/ and images/)."""
+    a_files, b_files = _by_name(base / a), _by_name(base / b)
     if not a_files and not b_files:
-        raise DataError(f"{base}: A/ and B/ hold no images")
+        raise DataError(f"{base}: {a}/ and {b}/ hold no images")
     missing_b = sorted(str(a_files[k]) for k in a_files.keys() - b_files.keys())
     missing_a = sorted(str(b_files[k]) for k in b_files.keys() - a_files.keys())
     if missing_b:
-        raise DataError(f"no partner in {base / 'B'} for {_describe(missing_b)}")
+        raise DataError(f"no partner in {base / b} for {_describe(missing_b)}")
     if missing_a:
-        raise DataError(f"no partner in {base / 'A'} for {_describe(missing_a)}")
+        raise DataError(f"no partner in {base / a} for {_describe(missing_a)}")
     pairs = []
     for key in sorted(a_files):
-        a, b = a_files[key], b_files[key]
-        sa, sb = image_size(a), image_size(b)
+        fa, fb = a_files[key], b_files[key]
+        sa, sb = image_size(fa), image_size(fb)
         if sa != sb:
-            raise DataError(f"size mismatch: {a} is {sa[0]}×{sa[1]} but {b} is {sb[0]}×{sb[1]}")
-        pairs.append(Pair(a, b))
+            raise DataError(f"size mismatch: {fa} is {sa[0]}×{sa[1]} but {fb} is {sb[0]}×{sb[1]}")
+        pairs.append(Pair(fa, fb))
     return pairs
 
 

@@ -50,25 +50,28 @@ class Preprocess:
         """Every image has one size before cropping, so a batch can be cropped on the device."""
         return self.mode == "resize_and_crop"
 
-    def resize(self, img: Image.Image) -> Image.Image:
-        """Everything `apply` does before the crop: on the CPU, in Pillow, as the reference does."""
+    def resize(self, img: Image.Image, resample: Image.Resampling = Image.Resampling.BICUBIC) -> Image.Image:
+        """Everything `apply` does before the crop: on the CPU, in Pillow, as the reference does (label maps
+        pass `resample=NEAREST`: classes must not blend)."""
         w, h = self._resized(img.size)
         if (w, h) != img.size:
-            img = img.resize((w, h), Image.Resampling.BICUBIC)
+            img = img.resize((w, h), resample)
         if "crop" in self.mode:
             c = self.crop_size
             if w < c or h < c:
-                img = img.resize((max(w, c), max(h, c)), Image.Resampling.BICUBIC)
+                img = img.resize((max(w, c), max(h, c)), resample)
         elif self.multiple > 1:
             m = self.multiple
             tw, th = max(m, round(img.width / m) * m), max(m, round(img.height / m) * m)
             if (tw, th) != img.size:
-                img = img.resize((tw, th), Image.Resampling.BICUBIC)
+                img = img.resize((tw, th), resample)
         return img
 
-    def apply(self, img: Image.Image, params: tuple[int, int, bool]) -> Image.Image:
+    def apply(
+        self, img: Image.Image, params: tuple[int, int, bool], resample: Image.Resampling = Image.Resampling.BICUBIC
+    ) -> Image.Image:
         x, y, flip = params
-        img = self.resize(img)
+        img = self.resize(img, resample)
         if "crop" in self.mode:
             c = self.crop_size
             img = img.crop((x, y, x + c, y + c))

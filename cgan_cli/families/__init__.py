@@ -24,6 +24,7 @@ from cgan_cli.config import (
     infogan,
     pix2pix,
     progan,
+    spade,
     stargan,
 )
 from cgan_cli.config.inference import ExportOptions, SampleOptions, TranslateOptions
@@ -43,7 +44,7 @@ def register(spec: FamilySpec) -> FamilySpec:
     return spec
 
 
-for _module in (pix2pix, bicyclegan, cyclegan, stargan, dcgan, cgan, acgan, infogan, gancls, gigagan, progan):
+for _module in (pix2pix, bicyclegan, cyclegan, stargan, dcgan, cgan, acgan, infogan, gancls, gigagan, progan, spade):
     register(_module.SPEC)
 
 

@@ -44,6 +44,9 @@ class Translator:
     min_side: int = 1  # smaller inputs are padded up to this (instance norm needs a bottleneck above 1×1)
     z_dim: int = 0  # BicycleGAN: `net` is `with_z` at one fixed latent; `at(z)` gives it another
     with_z: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None  # (x, z) → images
+    # label-map inputs (SPADE): reads one file (with --aligned, its "left" or "right" half) as uint8 (1, H, W) class
+    # indices, which reach `net` as index/127.5 - 1 (net decodes them); --size resizes them nearest, never blended
+    read_labels: Callable[[Path, str | None], torch.Tensor] | None = None
 
     def at(self, z: torch.Tensor) -> Translator:
         """This translator with its latent fixed to `z` (z_dim,), for every image of every batch."""
