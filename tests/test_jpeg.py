@@ -106,13 +106,11 @@ def test_read_tensor_matches_read_image(tmp_path: Path) -> None:
 def test_translate_decodes_jpegs_with_torchvision_and_matches_pillow_path(tmp_path: Path, monkeypatch) -> None:
     """The translate pipeline reads JPEGs through torchvision; its tensors equal the Pillow route's, aligned
     halves included."""
+    from cgan_cli.families.base import Translator
     from cgan_cli.translation import Job, TranslationRun
 
-    class Half:
-        in_channels, aligned_half, net = 3, "right", None
-
     path = write(tmp_path / "ab.jpg", photo(96, 40), quality=90)
-    run = TranslationRun(Half(), torch.device("cpu"), aligned=True)
+    run = TranslationRun(Translator(None, 3, 3, 1, "right"), torch.device("cpu"), aligned=True)
     calls: list[Path] = []
     real = jpeg.read_tensor
     monkeypatch.setattr(jpeg, "read_tensor", lambda p, c, d: calls.append(p) or real(p, c, d))
@@ -125,13 +123,11 @@ def test_translate_decodes_jpegs_with_torchvision_and_matches_pillow_path(tmp_pa
 def test_translate_fallback_decodes_land_on_the_decode_device(tmp_path: Path, monkeypatch) -> None:
     """With GPU decoding, files torchvision does not take (PNG, CMYK, …) must reach the same device as the
     nvJPEG ones, or a batch would mix devices; "meta" stands in for CUDA here."""
+    from cgan_cli.families.base import Translator
     from cgan_cli.translation import TranslationRun
 
-    class Net:
-        in_channels, aligned_half, net = 3, "left", None
-
     path = write(tmp_path / "x.png", photo())
-    run = TranslationRun(Net(), torch.device("meta"))
+    run = TranslationRun(Translator(None, 3, 3, 1, "left"), torch.device("meta"))
     run.gpu_decode = True
     monkeypatch.setattr(jpeg, "read_tensor", lambda p, c, d: None)
     assert run._read(path).device.type == "meta"

@@ -62,6 +62,12 @@ def normalise_mode(img: Image.Image, channels: int = 3) -> Image.Image:
 
 def read_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
     """Decode one image fully (first frame of animations), upright and in the wanted mode."""
+    return normalise_mode(open_image(path), channels)
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Decode one image fully (first frame of animations), upright, in the mode it is stored in; every way a
+    file can fail to be an image is one `ImageReadError` naming it."""
     path = Path(path)
     try:
         with warnings.catch_warnings():
@@ -69,8 +75,7 @@ def read_image(path: str | os.PathLike, channels: int = 3) -> Image.Image:
             with Image.open(path) as img:
                 img.seek(0)
                 img.load()
-                img = ImageOps.exif_transpose(img) or img
-                return normalise_mode(img, channels)
+                return ImageOps.exif_transpose(img) or img
     except FileNotFoundError:
         raise ImageReadError(path, "no such file") from None
     except IsADirectoryError:

@@ -16,19 +16,18 @@ from __future__ import annotations
 import csv
 import json
 import random
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
-from cgan_cli.data.io import read_image, to_tensor
+from cgan_cli.data.io import open_image, read_image, to_tensor
 from cgan_cli.data.paired import Pair, split_aligned
 from cgan_cli.data.transforms import Preprocess
-from cgan_cli.errors import DataError, ImageReadError
+from cgan_cli.errors import DataError
 
 UNKNOWN_SHARE = 0.02  # unknown colours beyond this share of a map's pixels are an error, not JPEG noise
 AUTO_MIN_SHARE = 0.0002  # --palette auto: a colour is a class when it covers this share of the pixels seen
@@ -168,19 +167,7 @@ def auto_palette(maps: list[np.ndarray], tolerance: float) -> Palette:
 
 def open_label_map(path: Path) -> Image.Image:
     """A label map as stored: palette and grey maps keep their index values (read_image would convert them)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img.seek(0)
-                img.load()
-                img = ImageOps.exif_transpose(img) or img
-    except FileNotFoundError:
-        raise ImageReadError(path, "no such file") from None
-    except UnidentifiedImageError:
-        raise ImageReadError(path, "not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombWarning) as exc:
-        raise ImageReadError(path, f"cannot decode image: {str(exc) or type(exc).__name__}") from None
+    img = open_image(path)
     if img.mode in ("P", "L"):
         return img
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
