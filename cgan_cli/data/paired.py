@@ -8,6 +8,7 @@ same relative path (extensions may differ). `--direction BtoA` swaps the roles o
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,3 +153,28 @@ class PairedDataset(DeviceCrop, Dataset):
             "input": to_tensor(self.preprocess.apply(src, params)),
             "target": to_tensor(self.preprocess.apply(dst, params)),
         }
+
+
+def validation_pairs(
+    root: Path, training_pairs: Callable[[], list[Pair]], direction: str, prep: Preprocess, in_channels: int,
+    out_channels: int, limit: int,
+) -> dict[str, torch.Tensor]:  # fmt: skip
+    """The fixed batch of a paired family's sample grids: up to `limit` pairs of ROOT/val (or ROOT/test) when
+    ROOT/train is the training split, else the first training pairs; centre-cropped, no flips; pairs of another
+    size than the first are left out so the batch stacks."""
+    pairs = None
+    for split in ("val", "test"):
+        if (root / split).is_dir() and (root / "train").is_dir():
+            pairs = find_pairs(root, split)
+            break
+    inputs, targets = [], []
+    for pair in (pairs or training_pairs())[:limit]:
+        src, dst = load_pair(pair, direction, in_channels, out_channels)
+        params = prep.centre(src.size)
+        x, y = to_tensor(prep.apply(src, params)), to_tensor(prep.apply(dst, params))
+        if inputs and x.shape != inputs[0].shape:
+            continue
+        inputs.append(x)
+        targets.append(y)
+    return {"input": torch.stack(inputs), "target": torch.stack(targets)}
+

@@ -20,7 +20,7 @@ from cgan_cli.config.inference import ExportOptions, TranslateOptions
 from cgan_cli.data.classes import resize_and_centre_crop
 from cgan_cli.data.grid import grid
 from cgan_cli.data.io import read_image, to_tensor
-from cgan_cli.data.paired import PairedDataset, find_pairs, load_pair
+from cgan_cli.data.paired import PairedDataset, find_pairs, validation_pairs
 from cgan_cli.data.transforms import Preprocess
 from cgan_cli.device import Runtime
 from cgan_cli.errors import UsageError
@@ -103,24 +103,9 @@ class BicycleGAN(Family):
         return PairedDataset(self.pairs(), cfg.direction, self.preprocessing(), cfg.input_nc, cfg.output_nc)
 
     def validation_batch(self) -> dict[str, torch.Tensor]:
-        cfg, root = self.config, Path(self.config.paired)
-        pairs = None
-        for split in ("val", "test"):
-            if (root / split).is_dir() and (root / "train").is_dir():
-                pairs = find_pairs(root, split)
-                break
-        pairs = (pairs or self.pairs())[:VALIDATION_IMAGES]
-        prep = self.preprocessing()
-        inputs, targets = [], []
-        for pair in pairs:
-            src, dst = load_pair(pair, cfg.direction, cfg.input_nc, cfg.output_nc)
-            params = prep.centre(src.size)
-            x, y = to_tensor(prep.apply(src, params)), to_tensor(prep.apply(dst, params))
-            if inputs and x.shape != inputs[0].shape:
-                continue
-            inputs.append(x)
-            targets.append(y)
-        return {"input": torch.stack(inputs), "target": torch.stack(targets)}
+        cfg = self.config
+        return validation_pairs(Path(cfg.paired), self.pairs, cfg.direction, self.preprocessing(),
+                                cfg.input_nc, cfg.output_nc, VALIDATION_IMAGES)  # fmt: skip
 
     # --- training ---------------------------------------------------------------------------
     def adversarial(self, outputs: list[torch.Tensor], real: bool, generator: bool = False) -> torch.Tensor:

@@ -15,8 +15,7 @@ from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config.inference import ExportOptions, TranslateOptions
 from cgan_cli.config.pix2pix import SPEC, Pix2PixConfig
 from cgan_cli.data.grid import grid
-from cgan_cli.data.io import to_tensor
-from cgan_cli.data.paired import PairedDataset, find_pairs, load_pair
+from cgan_cli.data.paired import PairedDataset, find_pairs, validation_pairs
 from cgan_cli.device import Runtime
 from cgan_cli.errors import UsageError
 from cgan_cli.families.base import Family, Translator, load_net
@@ -63,24 +62,9 @@ class Pix2Pix(Family):
         return PairedDataset(self.pairs(), cfg.direction, preprocessing(cfg), cfg.input_nc, cfg.output_nc)
 
     def validation_batch(self) -> dict[str, torch.Tensor]:
-        cfg, root = self.config, Path(self.config.paired)
-        pairs = None
-        for split in ("val", "test"):
-            if (root / split).is_dir() and (root / "train").is_dir():
-                pairs = find_pairs(root, split)
-                break
-        pairs = (pairs or self.pairs())[:VALIDATION_IMAGES]
-        prep = preprocessing(cfg)
-        inputs, targets = [], []
-        for pair in pairs:
-            src, dst = load_pair(pair, cfg.direction, cfg.input_nc, cfg.output_nc)
-            params = prep.centre(src.size)
-            x, y = to_tensor(prep.apply(src, params)), to_tensor(prep.apply(dst, params))
-            if inputs and x.shape != inputs[0].shape:
-                continue
-            inputs.append(x)
-            targets.append(y)
-        return {"input": torch.stack(inputs), "target": torch.stack(targets)}
+        cfg = self.config
+        return validation_pairs(Path(cfg.paired), self.pairs, cfg.direction, preprocessing(cfg),
+                                cfg.input_nc, cfg.output_nc, VALIDATION_IMAGES)  # fmt: skip
 
     # --- training ---------------------------------------------------------------------------
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
