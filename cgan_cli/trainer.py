@@ -72,6 +72,7 @@ class Trainer:
             self._seed_rank(0)
         self.pos = Position()
         self._stop_signal: int | None = None
+        self._stopping = False  # every rank agreed to stop after the current step
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}
         self._last_log = (time.perf_counter(), 0)
@@ -260,7 +261,7 @@ class Trainer:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        if self._stop_signal is not None:
+        if self._stopping:
             path = self.save()
             name = signal.Signals(self._stop_signal).name if self._stop_signal > 0 else "another rank's signal"
             if world.main:
@@ -284,7 +285,7 @@ class Trainer:
     ) -> None:
         cfg, family, world = self.cfg, self.family, self.world
         flags = _flag_group(family.device) if world.distributed else None
-        while self.pos.step < total and self._stop_signal is None:
+        while self.pos.step < total and not self._stopping:
             sampler.epoch, sampler.start = self.pos.epoch, self.pos.index
             family.set_lr_factor(lr_factor(self.pos.epoch, cfg.epochs, cfg.epochs_decay))
             for batch in loader:
@@ -295,10 +296,7 @@ class Trainer:
                 if world.distributed:
                     distributed.sync_buffers(family.nets)
                     self.pos.index = min(n, self.pos.index + world.size * cfg.batch_size)
-                    if self._stop_signal is None and distributed.any_rank(False, flags):
-                        self._stop_signal = -1  # another rank was signalled: stop at this same step
-                    elif self._stop_signal is not None:
-                        distributed.any_rank(True, flags)
+                    self._stopping = self._agree_to_stop(flags)
                 else:
                     self.pos.index += next(iter(batch.values())).shape[0]
                 self.accumulate(losses)
@@ -318,11 +316,26 @@ class Trainer:
                     self.write_samples(val_batch)
                 if step % cfg.save_every == 0:
                     self.save()
-                if step >= total or self._stop_signal is not None:
+                if not world.distributed:
+                    self._stopping = self._agree_to_stop(None)
+                if step >= total or self._stopping:
                     break
             if self.pos.index >= n:
                 self.pos.epoch += 1
                 self.pos.index = 0
+
+
+    def _agree_to_stop(self, flags: Any) -> bool:
+        """Whether every rank stops after this step. Under torchrun each rank makes exactly one collective call
+        here per step whatever the signals do meanwhile: a signal that lands during the call counts at the next
+        step, so no rank ever stops, or calls a collective, alone (checking the flag twice once deadlocked)."""
+        signalled = self._stop_signal is not None
+        if not self.world.distributed:
+            return signalled
+        stop = distributed.any_rank(signalled, flags)
+        if stop and not signalled:
+            self._stop_signal = -1  # another rank was signalled: stop at this same step
+        return stop
 
 
 def _flag_group(device: torch.device) -> Any:

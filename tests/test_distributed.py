@@ -235,3 +235,28 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(demo_dir: Path, 
     assert (run / f"step-{step:07d}.safetensors").is_file()
     assert not list(run.glob(".*.tmp"))  # no half-written file
     assert stdout == ""  # interrupted: no path on stdout
+
+
+def test_a_signal_landing_during_the_stop_vote_is_counted_at_the_next_step(monkeypatch) -> None:
+    """The race that once deadlocked two ranks: SIGINT arrives while rank 1 is inside the step's vote. It must
+    still cast exactly one vote per step, and stop only when every rank agrees (at the next step)."""
+    import signal
+
+    from cgan_cli import distributed
+    from cgan_cli.trainer import Trainer
+
+    trainer = Trainer.__new__(Trainer)
+    trainer.world = distributed.World(rank=1, size=2)
+    trainer._stop_signal = None
+    votes: list[bool] = []
+
+    def vote(flag: bool, group: object = None) -> bool:
+        votes.append(flag)
+        if len(votes) == 1:
+            trainer._on_signal(signal.SIGINT, None)  # lands mid-collective; the other rank voted False
+        return flag  # the other rank votes False: MAX is this rank's own vote
+
+    monkeypatch.setattr(distributed, "any_rank", vote)
+    assert trainer._agree_to_stop(None) is False  # this step: nobody had seen a signal when voting
+    assert trainer._agree_to_stop(None) is True  # the next step: this rank votes to stop, and all stop
+    assert votes == [False, True]  # one vote per step, never a second one in the same step
