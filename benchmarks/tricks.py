@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -113,7 +115,7 @@ def real_statistics(args: argparse.Namespace, env: dict[str, str], say) -> Path:
 def fid(stats: Path, samples: Path, args: argparse.Namespace, env: dict[str, str]) -> float:
     cmd = [sys.executable, "-m", "cgan_cli", "eval", str(stats), str(samples), "--fid", "--json", "--device",
            args.device]  # fmt: skip
-    proc = fm.subprocess.run(cmd, cwd=fm.ROOT, env=env, stdout=fm.subprocess.PIPE, text=True, check=True)
+    proc = subprocess.run(cmd, cwd=fm.ROOT, env=env, stdout=subprocess.PIPE, text=True, check=True)
     for line in proc.stdout.splitlines():
         record = json.loads(line)
         if "fid" in record:
@@ -124,7 +126,7 @@ def fid(stats: Path, samples: Path, args: argparse.Namespace, env: dict[str, str
 
 
 def run_configuration(name: str, data: Path, model, stats: Path, device: torch.device, args, say) -> dict:
-    args.train_args = fm.shlex.join(CONFIGURATIONS[name])
+    args.train_args = shlex.join(CONFIGURATIONS[name])
     run, samples = args.work / "runs" / name, args.work / "samples" / name
     for old in (run, samples):
         shutil.rmtree(old, ignore_errors=True)
