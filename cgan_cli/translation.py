@@ -34,6 +34,7 @@ class Result:
     output: Path
     error: str | None = None
     skipped: bool = False
+    seed: int | None = None  # BicycleGAN's --seeds: the seed of this output's z
 
 
 @dataclass
@@ -232,7 +233,7 @@ class Translation:
         if "all" in targets:
             targets = list(cls.targets(ckpt)) or [None]
         out = settings.out_dir  # one --to writes into --out; several (or all) one subfolder per domain
-        self.runs: list[tuple[Translator, Path, str | None]] = []
+        self.runs: list[tuple[Translator, Path, int | None]] = []
         for t in targets:
             translator = cls.translator(ckpt, dev, replace(options, target=t))
             self.runs += latent_runs(translator, out / t if len(targets) > 1 else out, options, settings, cls.name)
@@ -242,15 +243,17 @@ class Translation:
     def results(self, items: list[InputImage]) -> Iterator[Result]:
         s = self.settings
         gpu_decode = self.runtime.device.type == "cuda" if s.gpu_decode is None else s.gpu_decode
-        for translator, folder, leaf in self.runs:
+        for translator, folder, seed in self.runs:
             run = TranslationRun(translator, self.runtime, size=s.size, aligned=s.aligned, batch_size=s.batch_size,
                                  workers=s.workers, gpu_decode=gpu_decode)  # fmt: skip
-            yield from run.run(plan_outputs(items, folder, s.ext, leaf), s.skip_existing)
+            leaf = None if seed is None else f"seed{seed:06d}"
+            for result in run.run(plan_outputs(items, folder, s.ext, leaf), s.skip_existing):
+                yield replace(result, seed=seed)
 
 
 def latent_runs(translator: Translator, folder: Path, options: TranslateOptions, settings: TranslateSettings,
-                family: str) -> list[tuple[Translator, Path, str | None]]:  # fmt: skip
-    """The (translator, folder, file name) runs of one translator: itself for a translator without a latent;
+                family: str) -> list[tuple[Translator, Path, int | None]]:  # fmt: skip
+    """The (translator, folder, seed) runs of one translator: itself for a translator without a latent;
     for BicycleGAN's, one per `--seeds` seed (z = `latent(seed)`, files named seed000003), or one at `--seed`'s z,
     or the `--style` image's encoding that the family already fixed."""
     if not translator.z_dim:
@@ -264,4 +267,4 @@ def latent_runs(translator: Translator, folder: Path, options: TranslateOptions,
         return [(translator, folder, None)]
     if not settings.seeds:
         return [(translator.at(latent(settings.seed, translator.z_dim)), folder, None)]
-    return [(translator.at(latent(s, translator.z_dim)), folder, f"seed{s:06d}") for s in dict.fromkeys(settings.seeds)]
+    return [(translator.at(latent(s, translator.z_dim)), folder, s) for s in dict.fromkeys(settings.seeds)]

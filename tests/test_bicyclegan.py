@@ -388,6 +388,9 @@ def test_translate_seeds_writes_one_output_per_seed_and_a_seed_fixes_its_output(
     np.testing.assert_array_equal(pixels(tmp_path / "c/p0.png"), pixels(tmp_path / "a/p0/seed000000.png"))
     translate(checkpoint, photos, tmp_path / "d", "--seed", "2")
     np.testing.assert_array_equal(pixels(tmp_path / "d/p1.png"), pixels(tmp_path / "a/p1/seed000002.png"))
+    records = [json.loads(line) for line in translate(checkpoint, photos, tmp_path / "e", "--seeds", "3,5", "--json")]
+    assert sorted((Path(r["output"]).name, r["seed"]) for r in records if r["input"].endswith("p0.png")) == [
+        ("seed000003.png", 3), ("seed000005.png", 5)]  # --json says each output's seed
 
 
 def test_translate_style_takes_z_from_the_encoder(checkpoint, photos, tmp_path):

@@ -151,8 +151,10 @@ def translate(
             error(result.error)
         else:
             written += 1
-            out(json.dumps({"input": str(result.item.path), "output": str(result.output)}) if as_json
-                else str(result.output))  # fmt: skip
+            record = {"input": str(result.item.path), "output": str(result.output)}
+            if result.seed is not None:
+                record["seed"] = result.seed
+            out(json.dumps(record) if as_json else str(result.output))
     info(f"translated {written}, skipped {skipped}, failed {failed}")
     if failed:
         raise typer.Exit(int(ExitCode.FAILURE))
