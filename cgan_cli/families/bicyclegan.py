@@ -11,7 +11,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config.bicyclegan import ENCODERS, SPEC, BicycleGANConfig, d_layers, d_scales
@@ -26,6 +25,7 @@ from cgan_cli.device import Runtime
 from cgan_cli.errors import UsageError
 from cgan_cli.families.base import Family, Translator, load_net
 from cgan_cli.families.graph import BATCH, LATENT, ExportGraph, GraphInput, image_input
+from cgan_cli.families.image_translation import for_inference
 from cgan_cli.nn.bicyclegan import (
     EncoderConfig,
     MultiscaleConfig,
@@ -35,7 +35,6 @@ from cgan_cli.nn.bicyclegan import (
     ZUNetConfig,
 )
 from cgan_cli.nn.losses import GANLoss
-from cgan_cli.nn.norm import per_image_batch_norm
 
 VALIDATION_IMAGES = 4
 GRID_SEEDS = (1, 2, 3)  # the random-z columns of the sample grid
@@ -191,14 +190,7 @@ class BicycleGAN(Family):
         cfg = cls.config_from(ckpt)
         net = ZUNet(generator_config(cfg))
         load_net(net, ckpt, "G")
-        net.eval()
-        if options.image_stats:
-            per_image_batch_norm(net)
-        if options.dropout:
-            for m in net.modules():
-                if isinstance(m, nn.Dropout):
-                    m.train()
-        return net.to(device)
+        return for_inference(net, options).to(device)
 
     @classmethod
     @torch.no_grad()

@@ -24,13 +24,13 @@ from cgan_cli.families.base import Family, Translator, load_net
 from cgan_cli.families.graph import ExportGraph, translation_graph
 from cgan_cli.families.image_translation import (
     build_generator,
+    for_inference,
     gan_loss,
     generator_config,
     patchgan_config,
     preprocessing,
 )
 from cgan_cli.nn.losses import gradient_penalty
-from cgan_cli.nn.norm import per_image_batch_norm
 from cgan_cli.nn.patchgan import patchgan
 from cgan_cli.nn.pool import ImagePool
 
@@ -176,10 +176,7 @@ class CycleGAN(Family):
         src, dst, name = (a, b, "G_A") if direction == "AtoB" else (b, a, "G_B")
         net = build_generator(generator_config(cfg, src, dst))
         load_net(net, ckpt, name)
-        net.eval()
-        if options.image_stats:
-            per_image_batch_norm(net)
-        net.to(device)
+        for_inference(net, options).to(device)
         min_side = 2 * cfg.multiple if cfg.net_g.startswith("resnet") else 1  # a 2×2 ResNet bottleneck at least
         return Translator(net, src, dst, cfg.multiple, "left" if direction == "AtoB" else "right", min_side)
 

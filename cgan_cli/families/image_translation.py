@@ -7,8 +7,10 @@ from torch import nn
 
 from cgan_cli.config.choices import RESNET_BLOCKS, UNET_SIZES
 from cgan_cli.config.image_translation import ImageTranslationConfig
+from cgan_cli.config.inference import TranslateOptions
 from cgan_cli.data.transforms import Preprocess
 from cgan_cli.nn.losses import GANLoss
+from cgan_cli.nn.norm import per_image_batch_norm
 from cgan_cli.nn.patchgan import PatchGANConfig
 from cgan_cli.nn.resnet import ResNetConfig, ResnetGenerator
 from cgan_cli.nn.unet import UNetConfig, UNetGenerator
@@ -35,3 +37,17 @@ def preprocessing(cfg: ImageTranslationConfig) -> Preprocess:
 
 def gan_loss(cfg: ImageTranslationConfig) -> GANLoss:
     return GANLoss("nonsat" if cfg.loss == "vanilla" else cfg.loss)
+
+
+def for_inference(net: nn.Module, options: TranslateOptions) -> nn.Module:
+    """A trained generator as `cgan translate` runs it: eval mode, then the options that change that
+    (`--image-stats`: batch norm from each image's own statistics; `--dropout`: pix2pix's test-time noise)."""
+    net.eval()
+    if options.image_stats:
+        per_image_batch_norm(net)
+    if options.dropout:
+        for m in net.modules():
+            if isinstance(m, nn.Dropout):
+                m.train()
+    return net
+

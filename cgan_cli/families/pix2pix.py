@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from cgan_cli.checkpoint import Checkpoint
 from cgan_cli.config.inference import ExportOptions, TranslateOptions
@@ -22,13 +21,13 @@ from cgan_cli.families.base import Family, Translator, load_net
 from cgan_cli.families.graph import ExportGraph, translation_graph
 from cgan_cli.families.image_translation import (
     build_generator,
+    for_inference,
     gan_loss,
     generator_config,
     patchgan_config,
     preprocessing,
 )
 from cgan_cli.nn.losses import gradient_penalty
-from cgan_cli.nn.norm import per_image_batch_norm
 from cgan_cli.nn.patchgan import patchgan
 
 VALIDATION_IMAGES = 4
@@ -120,14 +119,7 @@ class Pix2Pix(Family):
             raise UsageError(f"{ckpt.path}: this pix2pix model was trained {cfg.direction} only")
         net = build_generator(generator_config(cfg, cfg.input_nc, cfg.output_nc))
         load_net(net, ckpt, "G")
-        net.eval()
-        if options.image_stats:
-            per_image_batch_norm(net)
-        if options.dropout:
-            for m in net.modules():
-                if isinstance(m, nn.Dropout):
-                    m.train()
-        net.to(device)
+        for_inference(net, options).to(device)
         half = "left" if cfg.direction == "AtoB" else "right"
         return Translator(net, cfg.input_nc, cfg.output_nc, cfg.multiple, half)
 
