@@ -184,8 +184,8 @@ class Trainer:
         """The grid of the fixed validation batch, and the family's figures of it as a line of log.jsonl."""
         if not self.world.main:
             return
-        save_image(self.family.sample_grid(batch), self.run_dir / "samples" / f"step-{self.pos.step:07d}.png")
-        stats = self.family.sample_stats(batch)
+        image, stats = self.family.show(batch)
+        save_image(image, self.run_dir / "samples" / f"step-{self.pos.step:07d}.png")
         if stats:
             self.sample_stats = stats
             with open(self.run_dir / "log.jsonl", "a") as f:

@@ -313,3 +313,14 @@ def test_trick_usage_errors_are_one_line_and_exit_2(args, flag, classes_dir, tmp
 def test_pix2pix_does_not_offer_the_latent_losses():
     result = CliRunner().invoke(app, ["train", "pix2pix", "--help"])
     assert result.exit_code == 0 and "wgangp" in result.stdout and "r3gan" not in result.stdout
+
+
+def test_a_sample_step_makes_its_grid_and_diversity_from_one_forward_pass(classes_dir):
+    fam = family(classes_dir)
+    val = fam.validation_batch()
+    calls = []
+    hook = fam.G.register_forward_hook(lambda *_: calls.append(1))
+    image, stats = fam.show(val)
+    hook.remove()
+    assert len(calls) == 1
+    assert torch.equal(image, fam.sample_grid(val)) and stats == fam.sample_stats(val)

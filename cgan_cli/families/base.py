@@ -161,6 +161,11 @@ class Family(ABC):
     def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """(C, H, W) image in [-1, 1] showing what the model does on `batch`."""
 
+    def show(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        """What the trainer writes at a sample step: the grid and the figures of the same batch (families that
+        can make both from one forward pass override this)."""
+        return self.sample_grid(batch), self.sample_stats(batch)
+
     def sample_stats(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """Figures of the fixed validation batch that the trainer logs beside each sample grid (e.g. the
         latent families' sample diversity, which falls when G collapses); none by default."""

@@ -87,12 +87,15 @@ class LatentData(Family):
         finally:
             G.train(was_training)
 
+    def show(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        images = self.validation_images(batch)  # one forward pass for the grid and its figure
+        return _grid(images), _stats(images)
+
     def sample_stats(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        return {"diversity": round(float(diversity(self.validation_images(batch), GRID_COLUMNS)), 6)}
+        return _stats(self.validation_images(batch))
 
     def sample_grid(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        images = self.validation_images(batch)
-        return grid([list(images[i : i + GRID_COLUMNS]) for i in range(0, len(images), GRID_COLUMNS)])
+        return _grid(self.validation_images(batch))
 
     # --- inference ----------------------------------------------------------------------------
     @classmethod
@@ -105,6 +108,14 @@ class LatentData(Family):
         use_ema = options.ema and any(k.startswith("net/G_ema/") for k in ckpt.tensors)
         load_net(net, ckpt, "G_ema" if use_ema else "G")
         return use_ema
+
+
+def _grid(images: torch.Tensor) -> torch.Tensor:
+    return grid([list(images[i : i + GRID_COLUMNS]) for i in range(0, len(images), GRID_COLUMNS)])
+
+
+def _stats(images: torch.Tensor) -> dict[str, float]:
+    return {"diversity": round(float(diversity(images, GRID_COLUMNS)), 6)}
 
 
 def diversity(images: torch.Tensor, group: int) -> torch.Tensor:
