@@ -66,9 +66,15 @@ class World:
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=self.rank, world_size=self.size)
 
-    def stop(self) -> None:
-        if self.distributed and dist.is_initialized():
-            dist.destroy_process_group()
+    def stop(self, clean: bool = True) -> None:
+        """Leave the process group. After a clean finish every rank first waits at a barrier, so no rank tears
+        down its Gloo connections while a peer is still reading the last collective (which aborts the peer).
+        After a failure there is no barrier: the peers may be gone, and torchrun stops them anyway."""
+        if not (self.distributed and dist.is_initialized()):
+            return
+        if clean:
+            dist.barrier()
+        dist.destroy_process_group()
 
 
 def current() -> World:

@@ -21,7 +21,7 @@ from cgan_cli.distributed import World
 from cgan_cli.errors import CheckpointError, UsageError
 from cgan_cli.families import family_class, family_spec
 from cgan_cli.families.base import Family, open_checkpoint
-from cgan_cli.trainer import Trainer
+from cgan_cli.trainer import Interrupted, Trainer
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,15 @@ def _runtime(options: RunOptions) -> Runtime:
 
 def _fit(family: Family, run_dir: Path, options: RunOptions, resume_from: Path | None = None) -> Finished:
     trainer = Trainer(family, run_dir, options.workers, options.sync_bn)
+    clean = False
     try:
         if resume_from is not None:
             trainer.restore(load_checkpoint(resume_from))
         path = trainer.fit()
+        clean = True
+    except Interrupted:
+        clean = True  # every rank agreed to stop at the same step and saved together
+        raise
     finally:
-        trainer.world.stop()
+        trainer.world.stop(clean)
     return Finished(path, trainer.world.main)
