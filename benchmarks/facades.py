@@ -17,7 +17,7 @@ model with one answer per input (pix2pix translates twice identically: dropout i
 
     python benchmarks/facades.py                                   # pix2pix, spade, bicyclegan (those registered)
     python benchmarks/facades.py --families pix2pix --steps 500 --json
-    python benchmarks/facades.py --quick                           # 32², 20 steps, tiny nets: a smoke run
+    python benchmarks/facades.py --quick                           # 64², 20 steps, tiny nets: a smoke run
 
 A family this cgan does not have is skipped with a note; without the data the script says so and exits 0.
 """
@@ -59,16 +59,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--held-out", type=int, default=50, help="Files held out for scoring (the last by name).")
     p.add_argument("--ngf", type=int, default=64, help="Generator width (every family).")
     p.add_argument("--ndf", type=int, default=64, help="Discriminator width (every family).")
+    p.add_argument("--vgg-weights", type=Path, help="SPADE's VGG19 weights (torchvision's .pth); without them SPADE "
+                   "trains with --no-vgg (no perceptual loss).")
     p.add_argument("--seed", type=int, default=0, help="Training seed.")
     p.add_argument("--threads", type=int, default=1, help="Torch threads in the children (0: torch's default).")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N.")
     p.add_argument("--data", type=Path, default=DATA, help="A pix2pix-aligned facades folder.")
     p.add_argument("--work", type=Path, default=ROOT / "runs" / "bench-facades", help="Run folder.")
-    p.add_argument("--quick", action="store_true", help="32², 20 steps, widths 8, 8 held out.")
+    p.add_argument("--quick", action="store_true", help="64², 20 steps, widths 8, 8 held out.")
     p.add_argument("--json", action="store_true", help="One JSON line per family on stdout.")
     args = p.parse_args(argv)
     if args.quick:
-        args.size, args.steps, args.ngf, args.ndf, args.held_out = 32, 20, 8, 8, 8
+        args.size, args.steps, args.ngf, args.ndf, args.held_out = 64, 20, 8, 8, 8
     if args.size not in (32, 64, 128, 256):
         p.error("--size must be 32, 64, 128 or 256")
     for name in ("steps", "held_out", "ngf", "ndf"):
@@ -106,7 +108,9 @@ def train_args(family: str, train: Path, args: argparse.Namespace) -> list[str]:
         return ["--paired", str(train), "--direction", "BtoA", "--net-g", f"unet_{size}",
                 "--load-size", str(args.size * 9 // 8), "--crop-size", size]  # fmt: skip
     if family == "spade":
-        return ["--paired", str(train), "--label-side", "B", "--palette", "auto", "--image-size", size]
+        vgg = ["--vgg-weights", str(args.vgg_weights)] if args.vgg_weights else ["--no-vgg"]
+        return ["--paired", str(train), "--label-side", "B", "--palette", "auto", "--load-size",
+                str(args.size * 9 // 8), "--crop-size", size, *vgg]  # fmt: skip
     small = "128" if args.size <= 128 else "256"  # BicycleGAN's encoder and discriminators come in two sizes
     return ["--paired", str(train), "--direction", "BtoA", "--net-g", f"unet_{size}", "--net-e", f"resnet_{small}",
             "--net-d", f"basic_{small}_multi", "--net-d2", f"basic_{small}_multi", "--nef", str(args.ngf),

@@ -63,6 +63,9 @@ class SPADEConfig(TrainConfig):
             raise UsageError("give one of --paired DIR or --labels DIR")
         if "crop" in self.preprocess and self.crop_size % 32:
             raise UsageError(f"--crop-size {self.crop_size} must be a multiple of 32 (the generator starts at 1/32)")
+        if "crop" in self.preprocess and self.crop_size == 32 and self.batch_size == 1:
+            raise UsageError("--crop-size 32 with --batch-size 1 leaves SPADE's batch norm one value per channel at "
+                             "the generator's 1×1 start: use --crop-size 64 or more, or --batch-size 2 or more")
 
 
 SPEC = FamilySpec(
