@@ -287,7 +287,7 @@ def _image_latent_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
     what `cgan translate --seeds` makes of it. Families whose translator takes no z go on to the label walk."""
     dev = resolve_device(walk.device)
     cls, ckpt = open_checkpoint(checkpoint)
-    if not cls.latent_translator:
+    if not cls.takes_latent(ckpt):
         yield from _label_walk(checkpoint, walk)
         return
     if walk.seeds is None or walk.classes is not None or walk.seed is not None or walk.class_ is not None:
@@ -297,7 +297,11 @@ def _image_latent_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
     _check_mode(walk.mode)
     keys = _keyframe_seeds(walk)
     z = path(torch.stack([latent(s, model.z_dim) for s in keys]), walk.steps, walk.loop, walk.mode)
-    x = normalise(image_to_uint8_tensor(read_image(walk.image, model.in_channels)))[None]
+    if model.read_labels is not None:  # SPADE's label maps
+        stored = model.read_labels(walk.image, None)
+    else:
+        stored = image_to_uint8_tensor(read_image(walk.image, model.in_channels))
+    x = normalise(stored)[None]
     h, w = x.shape[-2:]
     x = pad_to_multiple(x, model.multiple, model.min_side).to(dev)
     info(f"interpolating {len(z)} frames of {walk.image} between seeds {', '.join(map(str, keys))}")

@@ -122,8 +122,11 @@ class TranslationRun:
                 half = w // 2  # as split_aligned: an odd last column is dropped
                 t = t[..., :half] if self.t.aligned_half == "left" else t[..., half : 2 * half]
             if self.size is not None and (t.shape[-1], t.shape[-2]) != self.size:
-                resample = Image.Resampling.BICUBIC if self.t.read_labels is None else Image.Resampling.NEAREST
-                t = image_to_uint8_tensor(uint8_tensor_to_image(t).resize(self.size, resample))
+                if self.t.read_labels is None:
+                    t = image_to_uint8_tensor(uint8_tensor_to_image(t).resize(self.size, Image.Resampling.BICUBIC))
+                else:  # class indices (and SPADE's edge map) channel by channel, never blended
+                    t = torch.cat([image_to_uint8_tensor(uint8_tensor_to_image(c[None]).resize(
+                        self.size, Image.Resampling.NEAREST)) for c in t])  # fmt: skip
             job.tensor = t  # uint8 until its batch runs: a quarter of float32's memory while queued
         except CganError as exc:
             job.error = str(exc)
@@ -254,12 +257,13 @@ class Translation:
 def latent_runs(translator: Translator, folder: Path, options: TranslateOptions, settings: TranslateSettings,
                 family: str) -> list[tuple[Translator, Path, int | None]]:  # fmt: skip
     """The (translator, folder, seed) runs of one translator: itself for a translator without a latent;
-    for BicycleGAN's, one per `--seeds` seed (z = `latent(seed)`, files named seed000003), or one at `--seed`'s z,
-    or the `--style` image's encoding that the family already fixed."""
+    for BicycleGAN's (and SPADE's VAE), one per `--seeds` seed (z = `latent(seed)`, files named seed000003), or
+    one at `--seed`'s z, or the `--style` image's encoding that the family already fixed."""
     if not translator.z_dim:
         for flag, given in (("--seeds", settings.seeds), ("--style", options.style is not None)):
             if given:
-                raise UsageError(f"{flag}: a {family} checkpoint takes no latent z (bicyclegan does)")
+                raise UsageError(f"{flag}: this {family} checkpoint takes no latent z (bicyclegan and spade "
+                                 "--use-vae do)")
         return [(translator, folder, None)]
     if options.style is not None:
         if settings.seeds:

@@ -94,13 +94,18 @@ def translate(
     ] = None,
     seeds: Annotated[
         str | None,
-        typer.Option("--seeds", help="BicycleGAN: one output per seed, e.g. 0-4, written OUT/NAME/seed000003.png "
-                     "(a seed alone fixes its z)."),
+        typer.Option("--seeds", help="BicycleGAN, SPADE --use-vae: one output per seed, e.g. 0-4, written "
+                     "OUT/NAME/seed000003.png (a seed alone fixes its z)."),
     ] = None,  # fmt: skip
     style: Annotated[
         Path | None,
-        typer.Option("--style", help="BicycleGAN: take z from this reference image of the output domain (E's "
-                     "encoding) instead of a seed."),
+        typer.Option("--style", help="BicycleGAN, SPADE --use-vae: take z from this reference image of the output "
+                     "domain (E's encoding) instead of a seed."),
+    ] = None,  # fmt: skip
+    instances: Annotated[
+        Path | None,
+        typer.Option("--instances", help="SPADE trained with --instances: the folder of the inputs' instance maps "
+                     "(matched by file name)."),
     ] = None,  # fmt: skip
     ext: Ext = "png",
     skip_existing: Annotated[
@@ -120,7 +125,7 @@ def translate(
     ] = None,
     precision: Precision = "auto",
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed for --dropout noise, and BicycleGAN's z without --seeds/--style.")
+        int, typer.Option("--seed", help="Seed for --dropout noise, and a latent z without --seeds/--style.")
     ] = 0,
     as_json: AsJson = False,
 ) -> None:
@@ -135,7 +140,8 @@ def translate(
     settings = TranslateSettings(out_dir, output_ext(ext), parse_size(size), aligned, batch_size, workers, device,
                                  gpu_decode, precision, seed, skip_existing, tuple(to or ()),
                                  tuple(parse_seeds(seeds)) if seeds is not None else ())  # fmt: skip
-    options = TranslateOptions(dropout, image_stats, direction, None, parse_sets(sets or []), source, style)
+    options = TranslateOptions(dropout, image_stats, direction, None, parse_sets(sets or []), source, style,
+                               instances)  # fmt: skip
     translation = Translation(checkpoint, options, settings)
     items, problems = expand_inputs(inputs)
     for problem in problems:

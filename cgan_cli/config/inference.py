@@ -20,7 +20,8 @@ class TranslateOptions:
     target: str | None = None  # the domain to translate to (StarGAN --to)
     sets: tuple[tuple[str, float], ...] = ()  # attribute values to set (StarGAN --set A=1)
     source: str | None = None  # attributes the inputs have (StarGAN --from), instead of D's guess
-    style: Path | None = None  # BicycleGAN --style: z is E's encoding of this image
+    style: Path | None = None  # BicycleGAN/SPADE-VAE --style: z is E's encoding of this image
+    instances: Path | None = None  # SPADE --instances: the instance maps of the label maps, by name
 
 
 @dataclass(frozen=True)

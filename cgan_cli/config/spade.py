@@ -6,8 +6,11 @@ num_upsampling_layers normal, spectral norm, parameter-free batch norm in SPADE 
 two-scale PatchGAN discriminators (ndf 64, 4 layers, spectral + instance norm) that see the one-hot label map
 and the image concatenated, hinge loss, feature-matching loss λ 10, VGG19 perceptual loss λ 10 (weights
 1/32, 1/16, 1/8, 1/4, 1), Adam betas (0, 0.9) with TTUR: lr 2e-4 → G 1e-4 and D 4e-4, batch 1, load 286 → crop
-256 with flips. The VAE image encoder (--use_vae) is not implemented. Label maps are index PNGs, or
-colour-coded maps with --palette FILE or --palette auto (cgan_cli/data/labels.py).
+256 with flips. `--use-vae` adds the reference's image encoder: G starts from z (256) drawn from E's posterior
+of the target photo, plus λ_kld 0.05 · KL(q(z|x) ‖ N(0, I)); translate then takes `--seeds` or a `--style` photo.
+`--instances DIR` adds the instance edge map as one more input channel (the reference's default where a dataset
+has instance maps). Label maps are index PNGs, or colour-coded maps with --palette FILE or --palette auto
+(cgan_cli/data/labels.py).
 """
 
 from __future__ import annotations
@@ -36,7 +39,13 @@ class SPADEConfig(TrainConfig):
     label_nc: int = option(0, "Classes of index maps (0: the largest value found, plus one).", min=0, max=256)
     class_names: tuple[str, ...] = option((), "Class names, from the data.", cli=False)
     class_colours: tuple[str, ...] = option((), "Class colours (#rrggbb) of colour-coded maps.", cli=False)
-    ngf: int = option(64, "Generator filters in the last block (16·ngf at the first).", min=1)
+    instances: str = option("", "Instance maps (integer ids per pixel; files named as the label maps): SPADE's "
+                            "instance edge map becomes one more input channel.", path=True)  # fmt: skip
+    use_vae: bool = option(False, "Train SPADE's VAE image encoder: outputs vary with z, and translate takes "
+                           "--seeds or a --style photo.")  # fmt: skip
+    z_dim: int = option(256, "Latent dimensions of the VAE (with --use-vae).", min=1)
+    lambda_kld: float = option(0.05, "Weight of the VAE's KL divergence (with --use-vae).", min=0.0)
+    ngf: int = option(64, "Generator filters in the last block (16·ngf at the first); the VAE encoder's too.", min=1)
     ndf: int = option(64, "Discriminator filters in the first conv layer.", min=1)
     spade_hidden: int = option(128, "Hidden channels of each SPADE layer's shared conv.", min=1)
     n_layers_d: int = option(4, "Conv layers of each discriminator.", min=2, max=8)
@@ -63,6 +72,9 @@ class SPADEConfig(TrainConfig):
             raise UsageError("give one of --paired DIR or --labels DIR")
         if "crop" in self.preprocess and self.crop_size % 32:
             raise UsageError(f"--crop-size {self.crop_size} must be a multiple of 32 (the generator starts at 1/32)")
+        if self.use_vae and "crop" not in self.preprocess:
+            raise UsageError("--use-vae needs a square training crop (--preprocess with crop): G starts from a fixed "
+                             "crop_size/32 grid")  # fmt: skip
         if "crop" in self.preprocess and self.crop_size == 32 and self.batch_size == 1:
             raise UsageError("--crop-size 32 with --batch-size 1 leaves SPADE's batch norm one value per channel at "
                              "the generator's 1×1 start: use --crop-size 64 or more, or --batch-size 2 or more")

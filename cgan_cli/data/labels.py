@@ -9,6 +9,8 @@ every entry are unknown, and more than a few of them (JPEG ringing is allowed fo
 blend neighbouring classes' colours over ~5% of their pixels).
 
 Label maps are resized with nearest neighbour, never interpolated: a blend of two classes is no class.
+Instance maps (`--instances DIR`, integer ids per pixel, matched to label maps by name) are resized, cropped and
+flipped alike and become SPADE's instance edge map (`instance_edges`, 1 where neighbouring ids differ).
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from cgan_cli.data.inputs import list_images
 from cgan_cli.data.io import open_image, read_image, to_tensor
 from cgan_cli.data.paired import Pair, split_aligned
 from cgan_cli.data.transforms import Preprocess
 from cgan_cli.errors import DataError
+from cgan_cli.nn.spade import instance_edges
 
 UNKNOWN_SHARE = 0.02  # unknown colours beyond this share of a map's pixels are an error, not JPEG noise
 AUTO_MIN_SHARE = 0.0002  # --palette auto: a colour is a class when it covers this share of the pixels seen
@@ -178,12 +182,58 @@ def open_label_map(path: Path) -> Image.Image:
     return img.convert("RGB")
 
 
+def open_instance_map(path: Path) -> np.ndarray:
+    """(H, W) int64 instance ids: grey, palette and 16/32-bit PNGs as stored; colour maps, one id per colour."""
+    img = open_image(path)
+    if img.mode in ("RGB", "RGBA", "CMYK", "LA", "PA"):
+        rgb = np.asarray(img.convert("RGB"), dtype=np.int64)
+        return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    return np.asarray(img, dtype=np.int64)
+
+
+def instance_files(folder: Path) -> dict[str, Path]:
+    """--instances DIR: its images keyed by file name without extension (the label maps' names)."""
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder (--instances)")
+    found: dict[str, Path] = {}
+    for p in list_images(folder):
+        if p.stem in found:
+            raise DataError(f"{found[p.stem]} and {p} have the same name (instance maps are matched by name)")
+        found[p.stem] = p
+    if not found:
+        raise DataError(f"{folder}: holds no instance maps")
+    return found
+
+
+def instance_for(instances: dict[str, Path], label_path: Path, folder: str) -> Path:
+    try:
+        return instances[label_path.stem]
+    except KeyError:
+        raise DataError(f"no instance map named {label_path.stem}.* in {folder} for {label_path}") from None
+
+
 @dataclass(frozen=True)
 class LabelPairs:
-    """Where the (label map, photo) pairs are: `Pair`s of cgan_cli/data/paired.py and the label side."""
+    """Where the (label map, photo) pairs are: `Pair`s of cgan_cli/data/paired.py and the label side, and with
+    --instances the instance map of each label map (by name)."""
 
     pairs: list[Pair]
     label_side: str  # "A" or "B" (for the A/B layouts; --labels DIR is labels/ = A, images/ = B)
+    instances: dict[str, Path] | None = None
+    instances_folder: str = ""
+
+    def label_path(self, pair: Pair) -> Path:
+        return pair.a if pair.b is None or self.label_side == "A" else pair.b
+
+    def instance_path(self, pair: Pair) -> Path | None:
+        if self.instances is None:
+            return None
+        return instance_for(self.instances, self.label_path(pair), self.instances_folder)
+
+    def check_instances(self) -> None:
+        """Every label map has its instance map: a missing one is an error before training starts."""
+        for pair in self.pairs:
+            self.instance_path(pair)
 
     def load(self, pair: Pair, with_photo: bool = True) -> tuple[Image.Image, Image.Image | None, str]:
         """(label map as stored, RGB photo or None, the label map's path for errors)."""
@@ -257,16 +307,28 @@ class LabelMapDataset(Dataset):
         return len(self.data.pairs)
 
     def item(self, index: int, params: tuple[int, int, bool] | None, rng: random.Random | None = None):
-        label, photo, where = self.data.load(self.data.pairs[index])
+        pair = self.data.pairs[index]
+        label, photo, where = self.data.load(pair)
         assert photo is not None
         indices = Image.fromarray(self.palette.indices(label, where))  # classes before resizing: no blends
         if params is None:
             params = self.preprocess.draw(photo.size, rng) if rng is not None else self.preprocess.centre(photo.size)
         lab = self.preprocess.apply(indices, params, Image.Resampling.NEAREST)
-        return {
+        item = {
             "label": torch.from_numpy(np.asarray(lab, dtype=np.int64).copy())[None],
             "target": to_tensor(self.preprocess.apply(photo, params)),
         }
+        instance_path = self.data.instance_path(pair)
+        if instance_path is not None:
+            ids = open_instance_map(instance_path)
+            if (ids.shape[1], ids.shape[0]) != label.size:
+                raise DataError(f"size mismatch: {where} is {label.width}×{label.height} but {instance_path} is "
+                                f"{ids.shape[1]}×{ids.shape[0]}")  # fmt: skip
+            # ids as int32 through the same nearest resize, crop and flip; edges after them, as the reference
+            resized = self.preprocess.apply(Image.fromarray(ids.astype(np.int32), mode="I"), params,
+                                            Image.Resampling.NEAREST)  # fmt: skip
+            item["edges"] = instance_edges(torch.from_numpy(np.asarray(resized, dtype=np.int64).copy()))[None]
+        return item
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         index, seed = key

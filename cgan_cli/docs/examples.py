@@ -51,6 +51,13 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "--lambda-l1 10 --lambda-gan 1 --lambda-gan2 1 --lambda-z 0.5 --lambda-kl 0.01 --out runs/e2s-small",
         ),
         (
+            "SPADE on the facades' colour-coded label maps (the right halves), then on labels/, images/ and "
+            "instance maps, with the VAE so outputs vary with z:",
+            "cgan train spade --paired facades/ --label-side B --palette auto --out runs/spade-facades\n"
+            "cgan train spade --labels cityscapes/ --instances cityscapes/instances --use-vae --z-dim 256 "
+            "--lambda-kld 0.05 --out runs/spade-city",
+        ),
+        (
             "A class-conditional GAN on one subfolder per class, and an unconditional DCGAN on any folder:",
             "cgan train cgan --classes flowers/ --out runs/flowers\ncgan train dcgan --images faces/ --out runs/faces",
         ),
@@ -93,6 +100,13 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         (
             "BicycleGAN: the style of a reference photo, its z encoded by E:",
             "cgan translate runs/e2s/latest.safetensors edges/ --style red_shoe.jpg --out red/",
+        ),
+        (
+            "SPADE: label maps to photos (with their instance maps), three per map with the VAE, or in the style of "
+            "a photo:",
+            "cgan translate runs/spade-city/latest.safetensors maps/ --instances instances/ --seeds 0-2 --out out/\n"
+            "cgan translate runs/spade-city/latest.safetensors maps/ --instances instances/ --style street.jpg "
+            "--out styled/",
         ),
     ],
     "sample": [

@@ -122,7 +122,6 @@ class Family(ABC):
     Config: ClassVar[type[TrainConfig]]
     makes: ClassVar[str]
     export_choices: ClassVar[tuple[str, ...]] = ()  # ExportOptions fields beyond `ema` that apply
-    latent_translator: ClassVar[bool] = False  # its translator takes a latent z besides the image (BicycleGAN)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """A family that declares its `spec` takes its name, summary, config and `makes` from it: one source."""
@@ -258,6 +257,11 @@ class Family(ABC):
     def inference_groups(cls) -> tuple[str, ...]:
         """Checkpoint tensor groups inference needs (the rest of a training checkpoint is not read)."""
         return ("net/G",)
+
+    @classmethod
+    def takes_latent(cls, ckpt: Checkpoint) -> bool:
+        """Whether this checkpoint's translator takes a latent z besides the image (BicycleGAN, SPADE's VAE)."""
+        return False
 
     @classmethod
     def translator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> Translator:

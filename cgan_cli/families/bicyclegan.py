@@ -72,7 +72,6 @@ def sample_posterior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class BicycleGAN(Family):
     spec = SPEC
     export_choices = ("image_stats",)
-    latent_translator = True
     config: BicycleGANConfig
 
     def __init__(self, config: BicycleGANConfig, runtime: Runtime | torch.device) -> None:
@@ -182,8 +181,8 @@ class BicycleGAN(Family):
         return ("net/G", "net/E")  # E encodes --style images
 
     @classmethod
-    def export_groups(cls, ckpt: Checkpoint, options: ExportOptions) -> tuple[str, ...]:
-        return tuple(g for g in cls.inference_groups() if g in set(ckpt.groups))
+    def takes_latent(cls, ckpt: Checkpoint) -> bool:
+        return True
 
     @classmethod
     def generator(cls, ckpt: Checkpoint, device: torch.device, options: TranslateOptions) -> ZUNet:

@@ -3,13 +3,16 @@
 `SPADE` (normalization.py): a parameter-free BatchNorm, then x̂·(1 + γ(m)) + β(m), γ and β 3×3 convs of a shared
 3×3 conv + ReLU (128 channels) on the label map resized (nearest) to x. `SPADEResnetBlock` (architecture.py):
 SPADE → LeakyReLU 0.2 → 3×3 conv, twice, with a learned 1×1 shortcut (SPADE, no activation, no bias) when the
-width changes; spectral norm on every conv. `SPADEGenerator` (generator.py, num_upsampling_layers "normal",
-no VAE): the label map downsampled (nearest) by 2⁵ → 3×3 conv to 16·ngf → head, two middle blocks and four
-upsampling blocks (16, 16, 8, 4, 2, 1 ×ngf) with ×2 nearest upsampling between → LeakyReLU → 3×3 conv → tanh.
+width changes; spectral norm on every conv. `SPADEGenerator` (generator.py, num_upsampling_layers "normal"):
+the label map downsampled (nearest) by 2⁵ → 3×3 conv to 16·ngf (with the VAE: a linear map of z instead) → head,
+two middle blocks and four upsampling blocks (16, 16, 8, 4, 2, 1 ×ngf) with ×2 nearest upsampling between →
+LeakyReLU → 3×3 conv → tanh.
 `MultiscaleDiscriminator` (discriminator.py): `num_d` NLayerDiscriminators (4×4 convs, padding 2, spectral norm
 and instance norm but on the first layer, widths doubling to 512, the last stride 1), each on the previous one's
 input average-pooled by 2; each returns its intermediate features for the feature-matching loss.
-`VGG19Features`: torchvision's VGG19 up to relu5_1, its five slices (relu1_1 … relu5_1) for the perceptual loss.
+`ConvEncoder` (encoder.py): the VAE's image → (μ, log σ²); `kld` and `reparameterize` as pix2pix_model.py,
+`instance_edges` its get_edges. `VGG19Features`: torchvision's VGG19 up to relu5_1, its five slices (relu1_1 …
+relu5_1) for the perceptual loss.
 """
 
 from __future__ import annotations
@@ -61,10 +64,12 @@ class SPADEResnetBlock(nn.Module):
 
 @dataclass(frozen=True)
 class SPADEConfig:
-    label_nc: int
+    label_nc: int  # G's input channels: the classes, plus one for the instance edge map
     out_channels: int = 3
     ngf: int = 64
     hidden: int = 128  # SPADE's nhidden
+    z_dim: int = 0  # --use-vae: G starts from a linear map of z (the reference's 256) instead of the label map
+    z_grid: int = 8  # with z: the side of that start, crop_size / 32
 
 
 class SPADEGenerator(nn.Module):
@@ -74,7 +79,10 @@ class SPADEGenerator(nn.Module):
         super().__init__()
         self.config = cfg
         nf, lab, hid = cfg.ngf, cfg.label_nc, cfg.hidden
-        self.fc = nn.Conv2d(lab, 16 * nf, 3, padding=1)
+        if cfg.z_dim:
+            self.fc: nn.Module = nn.Linear(cfg.z_dim, 16 * nf * cfg.z_grid**2)
+        else:
+            self.fc = nn.Conv2d(lab, 16 * nf, 3, padding=1)
         self.head_0 = SPADEResnetBlock(16 * nf, 16 * nf, lab, hid)
         self.G_middle_0 = SPADEResnetBlock(16 * nf, 16 * nf, lab, hid)
         self.G_middle_1 = SPADEResnetBlock(16 * nf, 16 * nf, lab, hid)
@@ -84,9 +92,18 @@ class SPADEGenerator(nn.Module):
         self.up_3 = SPADEResnetBlock(2 * nf, 1 * nf, lab, hid)
         self.conv_img = nn.Conv2d(nf, cfg.out_channels, 3, padding=1)
 
-    def forward(self, seg: torch.Tensor) -> torch.Tensor:
+    def forward(self, seg: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """With z (a VAE generator), z is required; its start grid is resized (nearest) to a label map of
+        another size than the training crop's, where the reference supports only that size."""
         h, w = seg.shape[2] // 2**UPSAMPLINGS, seg.shape[3] // 2**UPSAMPLINGS
-        x = self.fc(F.interpolate(seg, size=(h, w), mode="nearest"))
+        cfg = self.config
+        if cfg.z_dim:
+            if z is None:
+                raise ValueError("this SPADE generator starts from z (--use-vae): give z")
+            x = self.fc(z.to(seg.dtype)).view(-1, 16 * cfg.ngf, cfg.z_grid, cfg.z_grid)
+            x = F.interpolate(x, size=(h, w), mode="nearest")  # always: an exported graph keeps H and W free
+        else:
+            x = self.fc(F.interpolate(seg, size=(h, w), mode="nearest"))
         x = self.head_0(x, seg)
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         x = self.G_middle_0(x, seg)
@@ -95,6 +112,60 @@ class SPADEGenerator(nn.Module):
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = block(x, seg)
         return torch.tanh(self.conv_img(F.leaky_relu(x, 0.2)))
+
+
+ENCODER_SIZE = 256  # the reference's ConvEncoder resizes every image to 256² (bilinear) first
+
+
+class ConvEncoder(nn.Module):
+    """SPADE's VAE image encoder (encoder.py): 256² → six 3×3 stride-2 convs (spectral norm, instance norm,
+    widths ngf, 2, 4, 8, 8, 8 ×ngf, LeakyReLU 0.2 between) → 4×4 → linear μ and log σ² (256 each).
+    The reference drops the sixth conv for crops under 256, which leaves its linear layers the wrong size
+    (8×8 inputs); here all six always run, so every crop size works."""
+
+    def __init__(self, ngf: int = 64, z_dim: int = 256, in_channels: int = 3) -> None:
+        super().__init__()
+        widths = (ngf, 2 * ngf, 4 * ngf, 8 * ngf, 8 * ngf, 8 * ngf)
+        layers, prev = [], in_channels
+        for width in widths:
+            conv = spectral_norm(nn.Conv2d(prev, width, 3, stride=2, padding=1, bias=False))  # no bias before IN
+            layers.append(nn.Sequential(conv, nn.InstanceNorm2d(width, affine=False)))
+            prev = width
+        self.layers = nn.ModuleList(layers)
+        self.fc_mu = nn.Linear(prev * 4 * 4, z_dim)
+        self.fc_var = nn.Linear(prev * 4 * 4, z_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images in [-1, 1] → (μ, log σ²)."""
+        if x.shape[-2:] != (ENCODER_SIZE, ENCODER_SIZE):
+            x = F.interpolate(x, size=(ENCODER_SIZE, ENCODER_SIZE), mode="bilinear")
+        for i, layer in enumerate(self.layers):
+            x = layer(x if i == 0 else F.leaky_relu(x, 0.2))
+        x = F.leaky_relu(x, 0.2).flatten(1)
+        return self.fc_mu(x), self.fc_var(x)
+
+
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+
+
+def kld(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, I)) summed over the batch and dimensions, as the reference's KLDLoss."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def instance_edges(instances: torch.Tensor) -> torch.Tensor:
+    """SPADE's get_edges: 1 where a pixel's instance id differs from its left, right, upper or lower
+    neighbour's, else 0; (…, H, W) ids of any integer type → float of the same shape."""
+    t = instances
+    edge = torch.zeros(t.shape, dtype=torch.bool, device=t.device)
+    dx = t[..., :, 1:] != t[..., :, :-1]
+    dy = t[..., 1:, :] != t[..., :-1, :]
+    edge[..., :, 1:] |= dx
+    edge[..., :, :-1] |= dx
+    edge[..., 1:, :] |= dy
+    edge[..., :-1, :] |= dy
+    return edge.float()
 
 
 @dataclass(frozen=True)
