@@ -5,6 +5,7 @@ export through the CLI."""
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -222,7 +223,7 @@ def test_instance_edges_follow_the_crop_and_flip_of_the_label_map(labels_dir, tm
         # the edges are those of the instance map resized, cropped and flipped exactly as the label map was
         ids = np.asarray(Image.open(inst / "1.png")).astype(np.int64)
         img = Image.fromarray(ids.astype(np.int32), mode="I")
-        params = family.preprocess().draw(img.size, __import__("random").Random(seed))
+        params = family.preprocess().draw(img.size, random.Random(seed))
         moved = np.asarray(family.preprocess().apply(img, params, Image.Resampling.NEAREST)).astype(np.int64)
         assert torch.equal(item["edges"][0], instance_edges(torch.from_numpy(moved)))
         lab = item["label"][0].numpy()
@@ -247,6 +248,11 @@ def test_instances_train_translate_and_are_required_at_translate(labels_dir, tmp
         assert ok.exit_code == 0, ok.output
         outs[name] = pixels(tmp_path / name / "3.png").astype(np.float32)
     assert np.abs(outs["split"] - outs["whole"]).max() > 0  # the edge channel reaches G
+    (tmp_path / "small").mkdir()
+    Image.fromarray(np.zeros((32, 32), np.uint16)).save(tmp_path / "small" / "3.png")
+    mismatch = cgan("translate", ckpt, src, "--instances", str(tmp_path / "small"), "--out", str(tmp_path / "m"),
+                    "--device", "cpu")  # fmt: skip
+    assert mismatch.exit_code == 1 and "size mismatch" in mismatch.stderr and "small/3.png is 32×32" in mismatch.stderr
     resized = cgan("translate", ckpt, src, "--instances", str(inst), "--size", "96", "--out", str(tmp_path / "s"),
                    "--device", "cpu")  # fmt: skip
     assert resized.exit_code == 0, resized.output

@@ -310,23 +310,18 @@ class SPADE(Family):
 
         def read(path: Path, half: str | None) -> torch.Tensor:
             img, where = open_label_map(path), str(path)
-            ids = None
-            if instances is not None:
-                instance_path = instance_for(instances, path, str(options.instances))
-                ids = open_instance_map(instance_path)
-                if (ids.shape[1], ids.shape[0]) not in (img.size, (img.width // 2, img.height)):
-                    raise DataError(f"size mismatch: {path} is {img.width}×{img.height} but {instance_path} is "
-                                    f"{ids.shape[1]}×{ids.shape[0]}")  # fmt: skip
             if half is not None:
                 if img.width < 2:
                     raise DataError(f"{path}: {img.width}×{img.height} is too narrow to hold A and B side by side")
                 img = split_aligned(img)[0 if half == "left" else 1]
                 where = f"{path} ({half} half)"
             labels = label_tensor(img, palette, where).to(torch.uint8)
-            if ids is None:
+            if instances is None:
                 return labels
+            instance_path = instance_for(instances, path, str(options.instances))
+            ids = open_instance_map(instance_path)
             if (ids.shape[1], ids.shape[0]) != img.size:
-                raise DataError(f"size mismatch: {where} is {img.width}×{img.height} but its instance map is "
+                raise DataError(f"size mismatch: {where} is {img.width}×{img.height} but {instance_path} is "
                                 f"{ids.shape[1]}×{ids.shape[0]}")  # fmt: skip
             edges = instance_edges(torch.from_numpy(ids))[None].to(torch.uint8) * 255
             return torch.cat([labels, edges], 0)
