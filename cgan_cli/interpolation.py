@@ -288,6 +288,9 @@ def _image_latent_walk(checkpoint: Path, walk: Walk) -> Iterator[torch.Tensor]:
     dev = resolve_device(walk.device)
     cls, ckpt = open_checkpoint(checkpoint)
     if not cls.takes_latent(ckpt):
+        if walk.seeds is not None:
+            raise UsageError(f"--seeds: this {cls.name} checkpoint takes no latent z to walk (bicyclegan and spade "
+                             "--use-vae do)")  # fmt: skip
         yield from _label_walk(checkpoint, walk)
         return
     if walk.seeds is None or walk.classes is not None or walk.seed is not None or walk.class_ is not None:

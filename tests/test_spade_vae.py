@@ -165,6 +165,9 @@ def test_a_model_without_the_vae_refuses_seeds(labels_dir, tmp_path):
     result = cgan("translate", str(tmp_path / "r" / "latest.safetensors"), str(labels_dir / "labels"), "--seeds",
                   "0-1", "--out", str(tmp_path / "o"), "--device", "cpu")  # fmt: skip
     assert "spade --use-vae" in one_line_error(result, 2)
+    walk = cgan("interp", str(tmp_path / "r" / "latest.safetensors"), str(labels_dir / "labels" / "0.png"),
+                "--seeds", "1,2", "--out", str(tmp_path / "f"), "--device", "cpu")  # fmt: skip
+    assert "takes no latent z to walk" in one_line_error(walk, 2) and not (tmp_path / "f").exists()
 
 
 def test_interp_walks_z_of_one_label_map(vae_run, labels_dir, tmp_path):
