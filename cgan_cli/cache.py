@@ -13,7 +13,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from cgan_cli.data.io import atomic_path
+from cgan_cli.data.atomic import atomic_path
 
 
 def cache_dir(kind: str) -> Path:

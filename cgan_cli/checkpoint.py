@@ -23,7 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from cgan_cli import __version__
-from cgan_cli.data.io import atomic_path
+from cgan_cli.data.atomic import atomic_path
 from cgan_cli.errors import CheckpointError
 from cgan_cli.weights import first_line, tensor_digest
 

@@ -28,7 +28,7 @@ import torch
 from cgan_cli import __version__
 from cgan_cli.checkpoint import Checkpoint, group_of, load_checkpoint, save_checkpoint
 from cgan_cli.config.inference import MAX_OPSET, MIN_OPSET, OPSET
-from cgan_cli.data.io import atomic_path
+from cgan_cli.data.atomic import atomic_path
 from cgan_cli.errors import CganError, UsageError
 from cgan_cli.families import ExportOptions
 from cgan_cli.families.base import Family, open_checkpoint

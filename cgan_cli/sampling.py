@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 import torch
 
 from cgan_cli.console import info
+from cgan_cli.data.atomic import atomic_write_bytes
 from cgan_cli.data.grid import grid
-from cgan_cli.data.io import atomic_write_bytes, save_image, write_format
+from cgan_cli.data.io import save_image, write_format
 from cgan_cli.device import resolve_device
 from cgan_cli.errors import UsageError
 from cgan_cli.families import SampleOptions

@@ -1,11 +1,14 @@
 """The one training loop every family shares.
 
 A family supplies networks, optimizers, a dataset and `train_step`; the loop owns the learning-rate
-schedule, data order, progress on stderr, `log.jsonl` (losses every --log-every steps, the family's
-figures of its validation samples beside every grid), sample grids, checkpoints, exact resume,
-SIGINT/SIGTERM and the non-finite-loss guard. Losses are summed on the device and read back only
-every --log-every steps, so the hot loop never waits on the GPU. Under torchrun it runs data-parallel
-(cgan_cli/distributed.py): every rank trains on its shard, rank 0 alone writes.
+schedule, data order, progress on stderr (a live bar on a terminal, a plain line per --log-every off one),
+`log.jsonl` (losses every --log-every steps, the family's figures of its validation samples beside every
+grid; its format and reading are cgan_cli/watch/runlog.py's), sample grids, checkpoints, exact resume,
+SIGINT/SIGTERM and the non-finite-loss guard. At --eval-every steps it saves the step's checkpoint and hands
+it to cgan_cli/watch/evaluator.py, which scores it and keeps best.safetensors; --tensorboard mirrors the log
+through cgan_cli/watch/board.py. Losses are summed on the device and read back only every --log-every
+steps, so the hot loop never waits on the GPU. Under torchrun it runs data-parallel
+(cgan_cli/distributed.py): every rank trains on its shard, rank 0 alone writes and evaluates.
 """
 
 from __future__ import annotations
@@ -19,19 +22,33 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 from torch.utils.data import DataLoader
 
 from cgan_cli import distributed
 from cgan_cli.checkpoint import Checkpoint, link_or_copy, save_checkpoint
 from cgan_cli.config import to_dict
 from cgan_cli.console import animated, info, stderr_console
-from cgan_cli.data.io import atomic_write_bytes, save_image
+from cgan_cli.data.atomic import atomic_write_bytes
+from cgan_cli.data.io import save_image
 from cgan_cli.data.sampling import ResumableSampler
 from cgan_cli.data.transforms import DeviceCrop, crop_on_device
 from cgan_cli.device import to_device
-from cgan_cli.errors import CganError, ExitCode
+from cgan_cli.errors import CganError, ExitCode, UsageError
 from cgan_cli.families.base import Family
+from cgan_cli.watch import runlog
+from cgan_cli.watch.board import Board
+from cgan_cli.watch.evaluator import Evaluator
 
 
 class Interrupted(CganError):
@@ -78,6 +95,21 @@ class Trainer:
         self._last_log = (time.perf_counter(), 0)
         self.last_saved: Path | None = None
         self.sample_stats: dict[str, float] = {}  # the latest figures of the validation samples, shown in status
+        self.resumed_from: Path | None = None
+        self.evaluator = self._evaluator()
+        self.board: Board | None = None
+
+    def _evaluator(self) -> Evaluator | None:
+        """--eval-every's evaluator on rank 0, its options checked before any step; None without it."""
+        cfg = self.cfg
+        if not cfg.eval_every:
+            if cfg.eval_real or cfg.eval_metrics or cfg.eval_n or cfg.inception_weights:
+                raise UsageError("--eval-real, --eval-metrics, --eval-n and --inception-weights are for --eval-every N")
+            return None
+        if not self.world.main:
+            return None
+        blocker = self.family.evaluation_blocker(cfg)
+        return Evaluator(cfg, self.family.makes, self.run_dir, self.family.device, blocker)
 
     # --- state --------------------------------------------------------------------------------
     def _rng_states(self) -> dict[str, torch.Tensor]:
@@ -102,6 +134,8 @@ class Trainer:
             "world_size": self.world.size,
             "progress": self.family.progress(self.pos.step),
         }
+        if self.evaluator is not None:
+            state["eval"] = self.evaluator.state()
         return Checkpoint(None, self.family.name, to_dict(self.cfg), self.pos.step, self.pos.epoch, tensors, state)
 
     def restore(self, ckpt: Checkpoint) -> None:
@@ -110,6 +144,11 @@ class Trainer:
         self.family.load_state(ckpt)
         p = ckpt.state.get("position", {})
         self.pos = Position(int(p.get("step", ckpt.step)), int(p.get("epoch", ckpt.epoch)), int(p.get("index", 0)))
+        self.resumed_from = ckpt.path
+        if self.world.main:
+            runlog.rewind(self.run_dir, self.pos.step)  # what a later, abandoned session logged goes aside
+        if self.evaluator is not None:
+            self.evaluator.restore(ckpt.state.get("eval"))
         suffix = f"/rank{self.world.rank}" if self.world.rank else ""
         same_world = int(ckpt.state.get("world_size", 1)) == self.world.size
         if self.world.rank and not same_world:
@@ -175,8 +214,9 @@ class Trainer:
         record["img_per_s"] = round(images / max(1e-9, now - self._last_log[0]), 3)
         record["time"] = round(time.time(), 3)
         if self.world.main:
-            with open(self.run_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
+            runlog.append(self.run_dir, record)
+            if self.board is not None:
+                self.board.losses(record)
         self._sums, self._counts, self._last_log = {}, {}, (now, self.pos.step)
         return record
 
@@ -186,10 +226,30 @@ class Trainer:
             return
         image, stats = self.family.show(batch)
         save_image(image, self.run_dir / "samples" / f"step-{self.pos.step:07d}.png")
+        if self.board is not None:
+            self.board.grid(self.pos.step, image)
+            self.board.figures(self.pos.step, stats)
         if stats:
             self.sample_stats = stats
-            with open(self.run_dir / "log.jsonl", "a") as f:
-                f.write(json.dumps({"step": self.pos.step, "epoch": self.pos.epoch, **stats}) + "\n")
+            runlog.append(self.run_dir, {"step": self.pos.step, "epoch": self.pos.epoch, **stats})
+
+    def evaluate(self, status: Any) -> None:
+        """--eval-every at this step: every rank saves the step's checkpoint (a collective), recording that it
+        awaits its score; rank 0 scores it. The time it takes is left out of the logged training throughput."""
+        started = time.perf_counter()
+        if self.evaluator is not None:
+            self.evaluator.pending = self.pos.step
+        path = self.save()
+        if self.evaluator is None:
+            return
+        status(f"evaluating step {self.pos.step}")
+        results = self.evaluator.evaluate(path, self.pos.step, self.pos.epoch)
+        self.evaluator.pending = None
+        if self.board is not None:
+            self.board.metrics(self.pos.step, results)
+        if results:
+            info(f"step {self.pos.step}: {self.evaluator.status()}")
+        self._last_log = (self._last_log[0] + time.perf_counter() - started, self._last_log[1])
 
     # --- the loop -----------------------------------------------------------------------------
     def _on_signal(self, signum: int, frame: Any) -> None:
@@ -232,8 +292,9 @@ class Trainer:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[status]}"),
             TimeRemainingColumn(),
+            RateColumn(cfg.batch_size * world.size),
+            TextColumn("{task.fields[status]}"),
             console=console,
             disable=not live,
             transient=False,
@@ -250,6 +311,10 @@ class Trainer:
                 signal.signal(s, self._on_signal)
         except ValueError:  # not the main thread: no signal handling
             previous = {}
+        if cfg.tensorboard and world.main:
+            self.board = Board(self.run_dir, self.pos.step if self.resumed_from is not None else None)
+        if self.evaluator is not None and self.resumed_from is not None:
+            self.evaluator.resume(self.resumed_from, self.pos.step, self.pos.epoch)
         family.train_mode(True)
         self._last_log = (time.perf_counter(), self.pos.step)
         try:
@@ -261,6 +326,8 @@ class Trainer:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            if self.board is not None:
+                self.board.close()
         if self._stopping:
             path = self.save()
             name = signal.Signals(self._stop_signal).name if self._stop_signal > 0 else "another rank's signal"
@@ -307,6 +374,8 @@ class Trainer:
                     status = " ".join(
                         f"{k} {v:.3g}" for k, v in shown.items() if k not in ("step", "epoch", "time", "lr")
                     )
+                    if self.evaluator is not None and self.evaluator.latest:
+                        status += f" | {self.evaluator.status()}"
                     progress.update(task, completed=step, status=f"ep {self.pos.epoch} {status}")
                     if progress.disable and world.main:  # no live bar: one plain line per log interval instead
                         info(f"step {step}/{total} epoch {self.pos.epoch} {status}")
@@ -314,7 +383,9 @@ class Trainer:
                     progress.update(task, completed=step)
                 if step % cfg.sample_every == 0 or step == total:
                     self.write_samples(val_batch)
-                if step % cfg.save_every == 0:
+                if cfg.eval_every and (step % cfg.eval_every == 0 or step == total):
+                    self.evaluate(lambda text: progress.update(task, status=text))
+                elif step % cfg.save_every == 0:
                     self.save()
                 if not world.distributed:
                     self._stopping = self._agree_to_stop(None)
@@ -336,6 +407,20 @@ class Trainer:
         if stop and not signalled:
             self._stop_signal = -1  # another rank was signalled: stop at this same step
         return stop
+
+
+class RateColumn(ProgressColumn):
+    """Steps and images per second, from rich's own speed estimate over the last updates."""
+
+    def __init__(self, images_per_step: int) -> None:
+        super().__init__()
+        self.images_per_step = images_per_step
+
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        if not speed:
+            return Text("")
+        return Text(f"{speed:.2f} step/s {speed * self.images_per_step:.1f} img/s")
 
 
 def _flag_group(device: torch.device) -> Any:

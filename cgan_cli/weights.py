@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from cgan_cli.data.io import atomic_path
+from cgan_cli.data.atomic import atomic_path
 from cgan_cli.errors import CganError
 
 # checkpoint.py's layout of one tensor's header in a digest; LPIPS and CLIP keep their own (see tensor_digest)

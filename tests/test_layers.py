@@ -8,7 +8,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cgan_cli"
 SERVICES = ("trainer", "training", "translation", "sampling", "interpolation", "generation", "prompts",
-            "evaluation", "export", "inspection", "distributed")  # fmt: skip
+            "evaluation", "export", "inspection", "distributed", "watch")  # fmt: skip
 LAYERS = {  # first component of the module path below cgan_cli → its floor, 0 the lowest
     **dict.fromkeys(("__init__", "errors", "console", "config", "nn", "device", "parallel"), 0),
     **dict.fromkeys(("data", "cache"), 1),

@@ -91,8 +91,15 @@ def evaluate(
         Path | None, typer.Option("--inputs", help="With a translation checkpoint: the images to translate.")
     ] = None,
     aligned: Annotated[
-        bool, typer.Option("--aligned", help="With a checkpoint: REAL holds A|B files; compare with the target half.")
+        bool,
+        typer.Option("--aligned", help="With a translation checkpoint: REAL holds A|B files (or A/ and B/ folders): "
+                     "translate the input side, compare with the other."),
     ] = False,
+    size: Annotated[
+        int | None,
+        typer.Option("--size", min=1, help="With a translation checkpoint: translate at N×N and compare with REAL "
+                     "resized to N×N (bicubic)."),
+    ] = None,
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", min=1, help="KID subsets.")] = 100,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", min=2, help="KID subset size.")] = 1000,
     is_splits: Annotated[int, typer.Option("--is-splits", min=1, help="Inception Score splits.")] = 10,
@@ -129,6 +136,7 @@ def evaluate(
         n=n,
         inputs=inputs,
         aligned=aligned,
+        size=size,
         text_encoder_weights=text_encoder_weights,
     )
     chosen = [name for name, on in flags.items() if on]

@@ -97,6 +97,21 @@ class TrainConfig:
     keep: int = option(5, "Keep the newest N step checkpoints (0: keep all).", min=0)
     sample_every: int = option(500, "Write a sample grid of the fixed validation batch every N steps.", min=1)
     log_every: int = option(50, "Append losses to log.jsonl every N steps.", min=1)
+    eval_every: int = option(0, "Every N steps (and at the end) score the generator as `cgan eval` would score the "
+                             "step's checkpoint, log it and keep best.safetensors (0: never). Needs --eval-real.",
+                             min=0)  # fmt: skip
+    eval_real: str = option("", "What --eval-every compares with: real images or a --save-stats file (noise-to-image "
+                            "families), a paired validation folder of A|B files or A/ and B/ folders (translation "
+                            "families), a captioned folder (text-to-image families).", path=True)  # fmt: skip
+    eval_n: int = option(0, "Images each evaluation makes (0: as `cgan eval` would, one per --eval-real image).",
+                         min=0)  # fmt: skip
+    eval_metrics: str = option("", "What --eval-every computes, comma-separated, the first choosing best.safetensors "
+                               "(default: fid, plus l1,psnr,ssim for translation families and clip-score for text "
+                               "families trained from a --clip-weights file).")  # fmt: skip
+    inception_weights: str = option("", "The FID Inception weights --eval-every uses (default: found as `cgan eval` "
+                                    "finds them).", path=True)  # fmt: skip
+    tensorboard: bool = option(False, "Also write losses, metrics and sample grids for TensorBoard to RUN/tensorboard "
+                               "(pip install 'cgan-cli[tensorboard]').")  # fmt: skip
 
 
 @dataclass(frozen=True)

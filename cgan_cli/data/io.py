@@ -6,25 +6,21 @@ palette/CMYK/LA/1-bit are converted, and 16-bit or 32-bit data is scaled into 8 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-import tempfile
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cgan_cli.data.atomic import atomic_path
 from cgan_cli.errors import ImageReadError, UsageError
 
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .png .webp .bmp .dib .tif .tiff .gif .ppm .pgm .pbm .pnm .tga .jfif".split()
 )
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
 
 
@@ -160,30 +156,6 @@ def write_format(path: Path) -> str:
     if fmt is None:
         raise UsageError(f"{path}: cannot write {path.suffix or 'files without an extension'}; use .png, .jpg or .webp")
     return fmt
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temp path beside `path`; once the body has written it, fsync and rename it into place.
-    A crash or kill at any moment leaves either the old file or the new one, never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
 
 
 def save_image(img: Image.Image | torch.Tensor, path: str | os.PathLike, quality: int = 95) -> Path:

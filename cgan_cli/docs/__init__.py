@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cgan_cli.data.io import atomic_write_bytes
+from cgan_cli.data.atomic import atomic_write_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent  # the parent of the cgan_cli package folder
 MAN_GLOB = "man/cgan*.1"  # what the generator owns in man/: a page it no longer makes is stale

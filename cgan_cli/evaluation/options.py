@@ -42,7 +42,8 @@ class EvalOptions:
     # a checkpoint as FAKE
     n: int | None = None  # images to make (sampling default: as many as REAL)
     inputs: Path | None = None  # a translation checkpoint translates these
-    aligned: bool = False  # REAL holds A|B files: translate one half, compare with the other
+    aligned: bool = False  # REAL is a paired folder (A|B files, or A/ and B/): translate one side, compare the other
+    size: int | None = None  # translate at size × size, and compare with REAL's images resized to it
     text_encoder_weights: Path | None = None  # a text checkpoint's CLIP weights, if moved
 
 

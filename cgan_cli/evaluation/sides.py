@@ -43,6 +43,7 @@ class Side:
     restart: Callable[[], None] | None = None  # generated sides: start generating from the first image again
     captions: list[str] | None = None  # the prompt of each image, in loader order (text-to-image sides)
     makes: str | None = None  # a checkpoint not yet opened: what its family makes, from its header
+    view: str = ""  # how a folder's images are cut or resized before use ("" as stored); part of the cache key
 
     @property
     def count(self) -> int:
@@ -53,18 +54,27 @@ def _key(rel: Path) -> str:
     return rel.with_suffix("").as_posix()
 
 
-def folder_side(path: Path, half: str | None = None) -> Side:
-    """The images under `path` (recursive), or one half ("left"/"right") of each A|B file."""
+def folder_side(path: Path, half: str | None = None, size: int | None = None) -> Side:
+    """The images under `path` (recursive), or one half ("left"/"right") of each A|B file; with `size`, resized
+    (bicubic) to size × size as a translation checkpoint's outputs are."""
     files = list_images(path)
     if not files:
         raise CganError(f"{path}: no images in this folder")
 
     def loader(p: Path) -> Callable[[], Image.Image]:
-        if half is None:
-            return lambda: read_image(p, 3)
-        return lambda: split_aligned(read_image(p, 3))[0 if half == "left" else 1]
+        def load() -> Image.Image:
+            image = read_image(p, 3)
+            if half is not None:
+                image = split_aligned(image)[0 if half == "left" else 1]
+            if size is not None and image.size != (size, size):
+                image = image.resize((size, size), Image.Resampling.BICUBIC)
+            return image
 
-    return Side(str(path), "folder", [(_key(p.relative_to(path)), loader(p)) for p in files], root=path, paths=files)
+        return load
+
+    view = ":".join(part for part in (half or "", f"{size}px" if size else "") if part)
+    return Side(str(path), "folder", [(_key(p.relative_to(path)), loader(p)) for p in files], root=path, paths=files,
+                view=view)  # fmt: skip
 
 
 def open_side(arg: str, role: str) -> Side:
@@ -83,24 +93,46 @@ def open_side(arg: str, role: str) -> Side:
     raise CganError(f"{path}: not {what}")
 
 
+PAIR_FOLDERS = (("A", "B"), ("labels", "images"))  # the two-folder paired layouts; labels/ are always the input
+
+
+def paired_folders(root: Path) -> tuple[str, str] | None:
+    """The (A, B) subfolder names when `root` holds a two-folder paired layout (A/ and B/, or SPADE's labels/
+    and images/), else None (aligned A|B files)."""
+    for a, b in PAIR_FOLDERS:
+        if (root / a).is_dir() and (root / b).is_dir():
+            return a, b
+    return None
+
+
 def translated_side(
     ckpt_path: Path,
-    inputs: Path,
+    source: Path,
     device: torch.device,
-    limit: int | None,
+    options: EvalOptions,
     aligned: bool,
-    batch_size: int,
-    workers: int,
-) -> tuple[Side, str]:
-    """Images a translation checkpoint makes from `inputs` (generated lazily, in order); also returns which
-    half of aligned files is the model's input."""
+) -> tuple[Side, Path | None, str | None]:
+    """Images a translation checkpoint makes (generated lazily, in order) from `source`: a folder of inputs, or
+    with `aligned` a paired folder (A|B files, or A/ and B/ folders). Also returns where REAL's images are in a
+    two-folder `source` (None: REAL as given) and, for A|B files, which half of them is REAL's."""
     cls, ckpt = open_checkpoint(ckpt_path)
     translator = cls.translator(ckpt, device, TranslateOptions())
+    inputs, real_root, real_half = source, None, None
+    if aligned:
+        folders = paired_folders(source)
+        if folders is None:
+            real_half = "right" if translator.aligned_half == "left" else "left"
+        else:
+            a, b = folders
+            first_is_input = a == "labels" or translator.aligned_half == "left"
+            inputs, real_root = (source / a, source / b) if first_is_input else (source / b, source / a)
+            aligned = False
     files = list_images(inputs) if inputs.is_dir() else []
     if not files:
         raise CganError(f"{inputs}: no input images to translate")
-    files = files[:limit] if limit else files
-    runner = TranslationRun(translator, device, aligned=aligned, batch_size=batch_size, workers=workers)
+    files = files[: options.n] if options.n else files
+    size = (options.size, options.size) if options.size else None
+    runner = TranslationRun(translator, device, size=size, aligned=aligned, batch_size=8, workers=options.workers)
     state: dict[str, Iterator[Job]] = {}
 
     def restart() -> None:
@@ -115,7 +147,7 @@ def translated_side(
     restart()
     loaders = [(_key(p.relative_to(inputs)), next_image) for p in files]
     side = Side(str(ckpt_path), "checkpoint", loaders, root=inputs, paths=files, restart=restart)
-    return side, translator.aligned_half
+    return side, real_root, real_half
 
 
 def with_captions(side: Side) -> list[str]:
@@ -188,17 +220,17 @@ def open_sides(
     real: str | Path, fake: str | Path | None, options: EvalOptions, device: torch.device
 ) -> tuple[Side, Side | None]:
     """REAL and FAKE as `cgan eval` reads its arguments: a checkpoint FAKE becomes the images its family makes
-    (and with `aligned`, REAL the other halves of its A|B files)."""
+    (and with `aligned`, REAL the other halves of its A|B files, or its other folder of A/ and B/)."""
     real_side = open_side(str(real), "real")
     fake_side = open_side(str(fake), "fake") if fake is not None else None
     if fake_side is None or fake_side.kind != "checkpoint":
-        if options.aligned or options.inputs is not None or options.n is not None:
-            raise UsageError("--aligned, --inputs and -n apply when FAKE is a checkpoint")
+        if options.aligned or options.inputs is not None or options.n is not None or options.size is not None:
+            raise UsageError("--aligned, --inputs, --size and -n apply when FAKE is a checkpoint")
         return real_side, fake_side
     ckpt, makes = Path(fake), fake_side.makes
-    if makes in ("text", "samples") and (options.aligned or options.inputs is not None):
+    if makes in ("text", "samples") and (options.aligned or options.inputs is not None or options.size is not None):
         what = "makes images from text" if makes == "text" else "samples from noise"
-        raise UsageError(f"--aligned and --inputs apply to translation checkpoints; this one {what}")
+        raise UsageError(f"--aligned, --inputs and --size apply to translation checkpoints; this one {what}")
     if makes == "text":
         return real_side, text_side(
             ckpt, real_side, device, options.n, options.batch_size, options.text_encoder_weights
@@ -208,11 +240,11 @@ def open_sides(
     source = options.inputs or (Path(real) if options.aligned else None)
     if source is None:
         raise UsageError("a checkpoint FAKE translates images: give --inputs DIR (or --aligned with REAL's A|B files)")
-    fake_side, input_half = translated_side(ckpt, source, device, options.n, options.aligned, 8, options.workers)
-    if options.aligned:
-        if real_side.kind != "folder":
-            raise UsageError("--aligned needs REAL to be a folder of A|B files")
-        real_side = folder_side(Path(real), "right" if input_half == "left" else "left")
+    if options.aligned and real_side.kind != "folder":
+        raise UsageError("--aligned needs REAL to be a folder of A|B files (or of A/ and B/ folders)")
+    fake_side, real_root, real_half = translated_side(ckpt, source, device, options, options.aligned)
+    if options.aligned or options.size:
+        real_side = folder_side(real_root or Path(real), real_half, options.size)
     return real_side, fake_side
 
 
@@ -228,7 +260,7 @@ def features_of(
     entry is written only when every image was read, so a failure is reported again on the next run."""
     key = None
     if use_cache and side.kind == "folder" and side.root is not None:
-        key = cache_key(side.root, side.paths, extractor.settings)
+        key = cache_key(side.root, side.paths, extractor.settings, side.view)
         cached = read_cached("features", key)
         if cached is not None:
             on_progress(side.count)

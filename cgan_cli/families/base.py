@@ -165,6 +165,11 @@ class Family(ABC):
         can make both from one forward pass override this)."""
         return self.sample_grid(batch), self.sample_stats(batch)
 
+    @classmethod
+    def evaluation_blocker(cls, config: TrainConfig) -> str:
+        """Why `cgan eval` cannot score this run's checkpoints on its own ("": it can), for --eval-every."""
+        return ""
+
     def sample_stats(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """Figures of the fixed validation batch that the trainer logs beside each sample grid (e.g. the
         latent families' sample diversity, which falls when G collapses); none by default."""

@@ -145,6 +145,10 @@ class SPADE(Family):
     spec = SPEC
     config: SPADEConfig
 
+    @classmethod
+    def evaluation_blocker(cls, config: SPADEConfig) -> str:
+        return "cgan eval cannot give a spade checkpoint its instance maps (--instances)" if config.instances else ""
+
     def __init__(self, config: SPADEConfig, runtime: Runtime | torch.device) -> None:
         super().__init__(config, runtime)
         self._data: LabelPairs | None = None

@@ -62,6 +62,10 @@ class StarGAN(Family):
     spec = SPEC
     config: StarGANConfig
 
+    @classmethod
+    def evaluation_blocker(cls, config: StarGANConfig) -> str:
+        return "cgan eval cannot score stargan checkpoints: translating needs a target domain (--to/--set)"
+
     def __init__(self, config: StarGANConfig, runtime: Runtime | torch.device) -> None:
         super().__init__(config, runtime)
         self._items: list | None = None

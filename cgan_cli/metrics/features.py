@@ -125,9 +125,11 @@ class FeatureExtractor:
 CACHE_FORMAT = 2  # bump when what is cached changes meaning (2: IS logits without the classifier bias)
 
 
-def cache_key(root: Path, paths: list[Path], settings: FeatureSettings) -> str:
-    """Folder contents (relative path, size, mtime) and settings → a key; any change makes a new key."""
-    h = hashlib.sha256(json.dumps({**asdict(settings), "cache_format": CACHE_FORMAT}, sort_keys=True).encode())
+def cache_key(root: Path, paths: list[Path], settings: FeatureSettings, view: str = "") -> str:
+    """Folder contents (relative path, size, mtime), settings and the view of the files (one half of A|B files,
+    a resize) → a key; any change makes a new key."""
+    record = {**asdict(settings), "cache_format": CACHE_FORMAT, **({"view": view} if view else {})}
+    h = hashlib.sha256(json.dumps(record, sort_keys=True).encode())
     for p in paths:
         st = p.stat()
         h.update(f"{p.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())

@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from cgan_cli import weights as weight_files
-from cgan_cli.data.io import atomic_path
+from cgan_cli.data.atomic import atomic_path
 from cgan_cli.errors import CganError
 from cgan_cli.metrics.lpips_network import EPS, LPIPS, NETS, SCALE, SHIFT, NetSpec, to_input
 

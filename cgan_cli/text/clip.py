@@ -414,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"{out}: --out must end in .safetensors")
         from safetensors.torch import save_file
 
-        from cgan_cli.data.io import atomic_path
+        from cgan_cli.data.atomic import atomic_path
 
         state = random_clip_state(args.model, args.seed)
         with atomic_path(out) as tmp:
