@@ -1,0 +1,187 @@
+"""--eval-every: scores logged during training equal `cgan eval` on the same checkpoint, best.safetensors follows
+the first metric, training is unchanged by it, and --resume continues the best so far and the schedule exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from cgan_cli.checkpoint import read_metadata
+from cgan_cli.cli import app
+from cgan_cli.evaluation.options import EvalOptions
+from cgan_cli.evaluation.service import Report, evaluate
+from cgan_cli.watch import runlog
+from cgan_cli.watch.evaluator import Best
+from helpers_cli import ok, one_line_error
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+TINY_DCGAN = ["--image-size", "32", "--batch-size", "4", "--ngf", "8", "--ndf", "8", "--log-every", "1",
+              "--sample-every", "2", "--workers", "0", "--seed", "3"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("real")
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        base = rng.integers(0, 255, (1, 1, 3))
+        Image.fromarray(np.clip(base + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype("uint8")).save(root / f"{i}.png")
+    return root
+
+
+def train(*args: str) -> list[str]:
+    return ok(CliRunner().invoke(app, ["train", *args]))
+
+
+def evals(run: Path) -> list[dict]:
+    return [r for r in runlog.read(run) if "eval" in r]
+
+
+@pytest.fixture(scope="module")
+def straight(images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("straight") / "run"
+    train("dcgan", "--images", str(images), "--out", str(run), "--steps", "6", "--eval-every", "2",
+          "--eval-real", str(images), *TINY_DCGAN)  # fmt: skip
+    return run
+
+
+def test_each_logged_score_is_what_cgan_eval_gives_for_that_checkpoint(straight, images):
+    records = evals(straight)
+    assert [r["step"] for r in records] == [2, 4, 6]
+    for record in records[1:]:
+        ckpt = straight / f"step-{record['step']:07d}.safetensors"
+        again = evaluate(images, ckpt, ["fid"], EvalOptions(device="cpu"))
+        assert again.results["fid"] == record["eval"]["fid"]  # the same code path: the same number, bit for bit
+        assert record["eval"]["settings"]["fake"] == str(ckpt) and record["eval"]["settings"]["fake_count"] == 10
+    fids = [r["eval"]["fid"] for r in records]
+    best_step = records[int(np.argmin(fids))]["step"]
+    assert records[-1]["best"] == {"metric": "fid", "value": min(fids), "step": best_step}
+    assert int(read_metadata(straight / "best.safetensors")["step"]) == best_step
+    assert os.path.samefile(straight / "best.safetensors", straight / f"step-{best_step:07d}.safetensors")
+
+
+def test_evaluating_leaves_training_unchanged(straight, images, tmp_path):
+    plain = tmp_path / "plain"
+    train("dcgan", "--images", str(images), "--out", str(plain), "--steps", "6", *TINY_DCGAN)
+    a, b = load_file(straight / "latest.safetensors"), load_file(plain / "latest.safetensors")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # weights, Adam moments and the RNG state alike
+    assert not (plain / "best.safetensors").exists()
+
+
+def test_resume_continues_the_best_and_the_schedule(straight, images, tmp_path):
+    run = tmp_path / "split"
+    train("dcgan", "--images", str(images), "--out", str(run), "--steps", "4", "--eval-every", "2",
+          "--eval-real", str(images), *TINY_DCGAN)  # fmt: skip
+    # the run died during step 4's evaluation: its checkpoint is saved, its score never logged
+    lines = (run / "log.jsonl").read_text().splitlines()
+    (run / "log.jsonl").write_text("".join(line + "\n" for line in lines if '"eval"' not in line or '"step": 4' not in line))
+    (run / "best.safetensors").unlink()
+    os.link(run / "step-0000002.safetensors", run / "best.safetensors")
+    train("--resume", str(run / "latest.safetensors"), "--steps", "6", "--workers", "0")
+    assert [(r["step"], r["eval"]["fid"], r["best"]) for r in evals(run)] == [
+        (r["step"], r["eval"]["fid"], r["best"]) for r in evals(straight)
+    ]
+    a, b = load_file(straight / "latest.safetensors"), load_file(run / "latest.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    best = evals(straight)[-1]["best"]["step"]
+    assert int(read_metadata(run / "best.safetensors")["step"]) == best
+
+
+def test_resume_rewinds_the_log_and_keeps_what_it_moved(images, tmp_path):
+    run = tmp_path / "r"
+    train("dcgan", "--images", str(images), "--out", str(run), "--steps", "4", "--save-every", "2", *TINY_DCGAN)
+    logged = (run / "log.jsonl").read_text()
+    (run / "log.jsonl").write_text(logged + '{"step": 5, "epo')  # a torn line, as a kill leaves it
+    train("--resume", str(run / "step-0000002.safetensors"), "--steps", "3", "--workers", "0")
+    steps = [r["step"] for r in runlog.read(run) if "lr" in r]
+    assert steps == [1, 2, 3]  # one history: steps 3 and 4 of the first session are gone from log.jsonl
+    moved = (run / runlog.ABANDONED).read_text().splitlines()
+    assert moved[-1] == '{"step": 5, "epo' and {json.loads(x)["step"] for x in moved[:-1]} == {3, 4}
+
+
+def test_best_follows_the_direction_of_the_first_metric(tmp_path, monkeypatch):
+    from cgan_cli.config import TrainConfig
+    from cgan_cli.watch import evaluator as module
+
+    real = tmp_path / "real"
+    real.mkdir()
+    cfg = TrainConfig(eval_every=1, eval_real=str(real), eval_metrics="psnr,l1")
+    monkeypatch.setattr(module, "find_pairs", lambda *a: [])  # the folder's layout is not what is tested here
+    ev = module.Evaluator(cfg, "translations", tmp_path, torch.device("cpu"))
+    scores = iter([{"psnr": 20.0, "l1": 0.3}, {"psnr": 25.0, "l1": 0.4}, {"psnr": 22.0, "l1": 0.1}])
+    monkeypatch.setattr("cgan_cli.evaluation.service.evaluate",
+                        lambda *a, **k: Report(dict(next(scores)), {"real": str(real)}))  # fmt: skip
+    for step in (1, 2, 3):
+        (tmp_path / f"c{step}").write_bytes(str(step).encode())
+        ev.evaluate(tmp_path / f"c{step}", step, 0)
+    assert ev.best == Best("psnr", 25.0, 2)  # higher PSNR is better, whatever L1 says
+    assert (tmp_path / "best.safetensors").read_bytes() == b"2"
+    assert Best("fid", 10.0, 1).beaten_by(9.0) and not Best("fid", 10.0, 1).beaten_by(11.0)
+
+
+def test_a_failed_evaluation_is_logged_and_training_goes_on(images, tmp_path, monkeypatch):
+    from cgan_cli.errors import CganError
+
+    def broken(*args, **kwargs):
+        raise CganError("the Inception weights went away")
+
+    monkeypatch.setattr("cgan_cli.evaluation.service.evaluate", broken)
+    run = tmp_path / "r"
+    result = CliRunner().invoke(app, ["train", "dcgan", "--images", str(images), "--out", str(run), "--steps", "2",
+                                      "--eval-every", "1", "--eval-real", str(images), *TINY_DCGAN])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "evaluation at step 1 failed: the Inception weights went away" in result.stderr
+    assert [r["eval_error"] for r in runlog.read(run) if "eval_error" in r] == ["the Inception weights went away"] * 2
+    assert not (run / "best.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--eval-every", "2"], "--eval-every needs --eval-real"),
+        (["--eval-real", "{images}"], "--eval-real, --eval-metrics, --eval-n and --inception-weights are for"),
+        (["--eval-every", "2", "--eval-real", "{images}/missing"], "no such folder or file"),
+        (["--eval-every", "2", "--eval-real", "{images}", "--eval-metrics", "fid,sharpness"], "unknown metric sharpness"),
+        (["--eval-every", "2", "--eval-real", "{images}", "--eval-metrics", "psnr"], "paired metrics need a translation"),
+        (["--eval-every", "2", "--eval-real", "{images}/0.png"], "not a folder of images or a --save-stats file"),
+    ],
+)
+def test_evaluation_options_are_checked_before_the_first_step(images, tmp_path, extra, message):
+    run = tmp_path / "r"
+    args = [a.format(images=images) for a in extra]
+    result = CliRunner().invoke(app, ["train", "dcgan", "--images", str(images), "--out", str(run), *args, *TINY_DCGAN])
+    assert message in one_line_error(result, 2)
+    assert not (run / "log.jsonl").exists()
+
+
+def test_stargan_runs_cannot_be_scored_and_say_so(tmp_path):
+    for domain in ("a", "b"):
+        (tmp_path / "d" / domain).mkdir(parents=True)
+        Image.new("RGB", (16, 16), domain == "a" and "red" or "blue").save(tmp_path / "d" / domain / "x.png")
+    result = CliRunner().invoke(app, ["train", "stargan", "--domains", str(tmp_path / "d"), "--out",
+                                      str(tmp_path / "r"), "--eval-every", "2", "--eval-real", str(tmp_path / "d")])  # fmt: skip
+    assert "cgan eval cannot score stargan checkpoints" in one_line_error(result, 2)
+
+
+def test_statistics_file_as_eval_real(images, tmp_path):
+    stats = tmp_path / "real.safetensors"
+    ok(CliRunner().invoke(app, ["eval", str(images), "--save-stats", str(stats)]))
+    run = tmp_path / "r"
+    train("dcgan", "--images", str(images), "--out", str(run), "--steps", "2", "--eval-every", "2",
+          "--eval-real", str(stats), "--eval-n", "6", *TINY_DCGAN)  # fmt: skip
+    (record,) = evals(run)
+    again = evaluate(stats, run / "step-0000002.safetensors", ["fid"], EvalOptions(device="cpu", n=6))
+    assert record["eval"]["fid"] == again.results["fid"] and record["eval"]["settings"]["fake_count"] == 6
+    result = CliRunner().invoke(app, ["train", "dcgan", "--images", str(images), "--out", str(tmp_path / "k"),
+                                      "--eval-every", "2", "--eval-real", str(stats), "--eval-metrics", "kid"])  # fmt: skip
+    assert "holds only FID statistics, which kid cannot use" in one_line_error(result, 2)
