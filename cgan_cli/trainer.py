@@ -305,6 +305,9 @@ class Trainer:
                 f"training {family.name} on {n} images ({steps_per_epoch} steps/epoch) for {total} steps"
                 f" on {family.device}{ranks}; run folder {self.run_dir}"
             )
+        if self.evaluator is not None:
+            every = f"every {cfg.eval_every} steps and at the end"
+            info(f"scoring {every} as `{self.evaluator.command(self.run_dir / 'step-N.safetensors')}` would")
         previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             for s in previous:
@@ -352,6 +355,7 @@ class Trainer:
     ) -> None:
         cfg, family, world = self.cfg, self.family, self.world
         flags = _flag_group(family.device) if world.distributed else None
+        shown_status = ""
         while self.pos.step < total and not self._stopping:
             sampler.epoch, sampler.start = self.pos.epoch, self.pos.index
             family.set_lr_factor(lr_factor(self.pos.epoch, cfg.epochs, cfg.epochs_decay))
@@ -376,7 +380,8 @@ class Trainer:
                     )
                     if self.evaluator is not None and self.evaluator.latest:
                         status += f" | {self.evaluator.status()}"
-                    progress.update(task, completed=step, status=f"ep {self.pos.epoch} {status}")
+                    shown_status = f"ep {self.pos.epoch} {status}"
+                    progress.update(task, completed=step, status=shown_status)
                     if progress.disable and world.main:  # no live bar: one plain line per log interval instead
                         info(f"step {step}/{total} epoch {self.pos.epoch} {status}")
                 else:
@@ -385,6 +390,9 @@ class Trainer:
                     self.write_samples(val_batch)
                 if cfg.eval_every and (step % cfg.eval_every == 0 or step == total):
                     self.evaluate(lambda text: progress.update(task, status=text))
+                    if self.evaluator is not None:  # the bar shows the new score until the next log line
+                        shown_status = shown_status.split(" | ")[0] + f" | {self.evaluator.status()}"
+                        progress.update(task, status=shown_status)
                 elif step % cfg.save_every == 0:
                     self.save()
                 if not world.distributed:

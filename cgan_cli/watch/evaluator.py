@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -55,10 +56,10 @@ class Best:
 
 def default_metrics(cfg: TrainConfig, makes: str) -> list[str]:
     """FID, plus the paired metrics of a translation family's validation pairs, plus CLIP score for a text family
-    whose CLIP weights are a local file (which holds the image tower too)."""
+    whose CLIP has real weights (a local file or a pretrained tag: either holds the image tower too)."""
     if makes == "translations":
         return ["fid", *PAIRED_DEFAULT]
-    if makes == "text" and getattr(cfg, "clip_weights", ""):
+    if makes == "text" and (getattr(cfg, "clip_weights", "") or getattr(cfg, "clip_pretrained", "none") != "none"):
         return ["fid", "clip-score"]
     return ["fid"]
 
@@ -120,19 +121,31 @@ class Evaluator:
             n=cfg.eval_n or None,
             aligned=self.makes == "translations",
             size=size,
-            clip_weights=Path(cfg.clip_weights) if getattr(cfg, "clip_weights", "") else None,
             workers=4,
+            **self._clip(),
         )
 
+    def _clip(self) -> dict[str, Any]:
+        """CLIP score with the run's own CLIP: the text tower it trained with, and its image tower."""
+        cfg = self.cfg
+        if self.makes != "text":
+            return {}
+        weights = getattr(cfg, "clip_weights", "")
+        return {"clip_model": cfg.clip_model, "clip_pretrained": cfg.clip_pretrained,
+                "clip_weights": Path(weights) if weights else None}  # fmt: skip
+
     def command(self, checkpoint: Path) -> str:
-        """The `cgan eval` command that gives the same numbers for `checkpoint`."""
+        """The `cgan eval` command that gives the same numbers for `checkpoint` (on the same device and threads)."""
         o = self.options()
-        parts = ["cgan eval", self.cfg.eval_real, str(checkpoint), *(f"--{m.name}" for m in self.rows)]
-        parts += ["--aligned"] * o.aligned + ([f"--size {o.size}"] if o.size else [])
-        parts += [f"-n {o.n}"] if o.n else []
-        parts += [f"--inception-weights {o.inception_weights}"] if o.inception_weights else []
-        parts += [f"--clip-weights {o.clip_weights}"] if o.clip_weights and "clip-score" in self.names else []
-        return " ".join(parts)
+        argv = ["cgan", "eval", self.cfg.eval_real, str(checkpoint), *(f"--{m.name}" for m in self.rows)]
+        argv += ["--device", o.device]
+        argv += ["--aligned"] * o.aligned + (["--size", str(o.size)] if o.size else [])
+        argv += ["-n", str(o.n)] if o.n else []
+        argv += ["--inception-weights", str(o.inception_weights)] if o.inception_weights else []
+        if "clip-score" in self.names:
+            argv += ["--clip-model", o.clip_model, "--clip-pretrained", o.clip_pretrained or "none"]
+            argv += ["--clip-weights", str(o.clip_weights)] if o.clip_weights else []
+        return shlex.join(argv)
 
     @property
     def names(self) -> list[str]:
@@ -188,7 +201,8 @@ class Evaluator:
             return {}
         for message in problems[:3]:
             warn(f"evaluation at step {step}: {message}")
-        log = {"step": step, "epoch": epoch, "eval_s": round(time.perf_counter() - started, 3)}
+        log = {"step": step, "epoch": epoch, "eval_s": round(time.perf_counter() - started, 3),
+               "command": self.command(checkpoint)}  # fmt: skip
         return self._record(checkpoint, step, report.as_dict(), log)
 
     def _record(self, checkpoint: Path, step: int, results: dict[str, Any], log: dict[str, Any] | None
