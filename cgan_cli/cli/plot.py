@@ -22,9 +22,9 @@ def plot(
     ] = None,
     smooth: Smooth = SMOOTH,
 ) -> None:
-    """Plot a run from its log.jsonl: one panel per network's losses (raw and smoothed), one per metric of
-    --eval-every (the best marked), the sample figures such as diversity, the learning rate and the throughput
-    of all ranks. Works while the run writes. Needs matplotlib: pip install "cgan-cli[plot]". Prints the path."""
+    """Plot a run's curves from its log.jsonl, also while it trains. One panel per network's losses (raw and
+    smoothed), one per metric of --eval-every (the best marked), the sample figures such as diversity, the learning
+    rate and the throughput of all ranks. Needs matplotlib: pip install "cgan-cli[plot]". Prints the path."""
     from cgan_cli.watch.plots import save_plot
 
     out(str(save_plot(run, out_file, smooth)))
