@@ -24,9 +24,10 @@ def report(
     smooth: Smooth = SMOOTH,
 ) -> None:
     """Write one self-contained HTML page about a run, also while it trains. Every image is inlined and nothing
-    is fetched. It holds the family, steps done, checkpoints and the command that resumes the run; the best metric and every evaluation; the options that differ from the
-    family's defaults; the latest losses; the plots of `cgan plot` (without matplotlib, a note instead); and the
-    sample grids over time side by side. Prints the path."""
+    is fetched. It holds the family, steps done, checkpoints and the command that resumes the run; the best
+    metric and every evaluation; the options that differ from the family's defaults; the latest losses; the plots
+    of `cgan plot` (without matplotlib, a note instead); and the sample grids over time side by side. Prints the
+    path."""
     from cgan_cli.watch.report import write_report
 
     out(str(write_report(run, out_file, smooth)))
