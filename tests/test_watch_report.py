@@ -159,6 +159,13 @@ def test_report_is_self_contained_and_escaped(run, tmp_path):
     assert "a report is an .html file" in one_line_error(wrong, 2)
 
 
+def test_report_of_a_relative_run_names_absolute_paths(run, monkeypatch):
+    """The page is read elsewhere (mailed, opened on a laptop): its commands work from any folder."""
+    monkeypatch.chdir(run.parent)
+    assert ok(CliRunner().invoke(app, ["report", run.name])) == [f"{run.name}/report.html"]
+    assert f"cgan train --resume {run.resolve() / 'latest.safetensors'}</code>" in (run / "report.html").read_text()
+
+
 def test_config_diff_compares_the_stored_json_with_the_family_defaults(tmp_path):
     stored = json.loads(json.dumps(to_dict(dcgan_config(tmp_path))))  # as config.json holds it: tuples as lists
     stored["retired_option"] = 1

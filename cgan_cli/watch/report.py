@@ -123,7 +123,7 @@ def write_report(run_dir: Path, out: Path | None = None, smoothing: float = plot
         raise UsageError(f"--out {out}: a report is an .html file")
     plots.check_smoothing(smoothing)
     history = plots.load(run_dir)
-    page = _page(run_dir, history, runlog.read(run_dir), smoothing)
+    page = _page(run_dir.resolve(), history, runlog.read(run_dir), smoothing)  # paths that work from anywhere
     atomic_write_bytes(out, page.encode("utf-8"))
     return out
 
@@ -134,7 +134,7 @@ def write_report(run_dir: Path, out: Path | None = None, smoothing: float = plot
 def _page(run_dir: Path, history: History, records: list[dict[str, Any]], smoothing: float) -> str:
     stored = _config(run_dir)
     family, config = str(stored.get("family", "")), stored.get("config") or {}
-    name = run_dir.resolve().name
+    name = run_dir.name
     body = [
         f"<h1>{escape(name)} <small>{escape(family or 'unknown family')}</small></h1>",
         _summary(run_dir, family, config, history, records),
