@@ -27,7 +27,7 @@ def test_version():
 def test_help_lists_only_working_commands():
     result = run("--help")
     assert result.exit_code == 0
-    for name in ("train", "translate", "sample", "text2img", "interp", "eval", "export", "demo"):
+    for name in ("train", "translate", "sample", "text2img", "interp", "eval", "export", "plot", "report", "demo"):
         assert re.search(rf"^\W*{name}\b", result.stdout, re.M), name
     train_help = run("train", "--help").stdout
     for family in ("pix2pix", "dcgan", "cgan", "acgan", "cyclegan", "stargan", "gancls", "gigagan"):
@@ -89,7 +89,7 @@ def test_every_option_in_the_readme_exists_in_help():
             assert flag in help_text, f"README uses {flag} but `cgan {' '.join(sub)} --help` lacks it"
     tables = re.findall(r"`(--[a-z0-9-]+)", README.read_text())
     train_help = "".join(help_of("train", f) for f in FAMILIES) + help_of("train")
-    others = ("translate", "sample", "text2img", "interp", "eval", "export", "info", "demo")
+    others = ("translate", "sample", "text2img", "interp", "eval", "export", "info", "plot", "report", "demo")
     other_help = help_of() + "".join(help_of(c) for c in others)
     for flag in tables:
         assert flag in train_help or flag in other_help, f"README mentions {flag}, which no command has"

@@ -14,8 +14,8 @@ import pytest
 from cgan_cli.families import FAMILIES
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("torch", "torchvision", "open_clip", "numpy", "PIL", "safetensors")
-COMMANDS = ("train", "translate", "sample", "text2img", "interp", "eval", "export", "info", "demo")
+HEAVY = ("torch", "torchvision", "open_clip", "numpy", "PIL", "safetensors", "matplotlib")
+COMMANDS = ("train", "translate", "sample", "text2img", "interp", "eval", "export", "info", "plot", "report", "demo")
 
 # Runs each argv through the real entry point in one process and names the first one that imported a heavy
 # module (they stay imported, so later argvs could not be told apart).

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from cgan_cli import __version__
-from cgan_cli.cli import demo, eval, export, info, interp, sample, text2img, train, translate
+from cgan_cli.cli import demo, eval, export, info, interp, plot, report, sample, text2img, train, translate
 from cgan_cli.cli.common import HELP_MODE
 
 app = typer.Typer(
@@ -57,6 +57,8 @@ app.command("interp")(interp.interp)
 app.command("eval")(eval.evaluate)
 app.command("export")(export.export)
 app.command("info")(info.info)
+app.command("plot")(plot.plot)
+app.command("report")(report.report)
 app.command("demo")(demo.demo)
 
 

@@ -107,6 +107,14 @@ def json_option(help: str) -> Any:
     return Annotated[bool, typer.Option("--json", help=help)]
 
 
+# `cgan plot` and `cgan report` (the default is cgan_cli.watch.plots.DEFAULT_SMOOTH, restated: no service import here)
+Smooth = Annotated[
+    float,
+    typer.Option("--smooth", help="Smoothing of the loss and throughput curves, TensorBoard's: the weight of a "
+                 "debiased moving average (0: raw).", min=0.0, max=0.999),
+]  # fmt: skip
+SMOOTH = 0.6
+
 # the image-making commands (sample, text2img) spell these the same way
 ImageBatch = batch_size_option("Images per forward pass.")
 EncodeThreads = threads_option("Encode threads.")

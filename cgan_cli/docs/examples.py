@@ -189,6 +189,22 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "cgan eval real/ fake/ --fid | awk '$1 == \"fid:\" { print $2 }'",
         ),
     ],
+    "plot": [
+        ("Loss, metric, learning-rate and throughput curves of a run, written to runs/facades/plot.png:",
+         "cgan plot runs/facades"),
+        (
+            "An SVG with raw curves (no smoothing), refreshed every minute while the run trains:",
+            "watch -n 60 cgan plot runs/facades --out facades.svg --smooth 0",
+        ),
+        ("Open the figure as soon as it is written:", "cgan plot runs/facades | xargs xdg-open"),
+    ],
+    "report": [
+        (
+            "One self-contained HTML page about a run (config, plots, sample grids over time, best checkpoint):",
+            "cgan report runs/facades --out facades.html",
+        ),
+        ("Write it into the run folder and open it in a browser:", "cgan report runs/facades | xargs xdg-open"),
+    ],
     "demo": [
         ("The default demo dataset (400 training and 40 test pairs):", "cgan demo demo"),
         (
@@ -245,6 +261,10 @@ EXIT_NOTES = {
     "train": "Ctrl-C or SIGTERM finishes the current step, saves a checkpoint and exits 130; a second Ctrl-C "
     "stops at once. A loss that turns NaN or infinite stops training with status 1 and keeps the last good "
     "checkpoint.",
+    "plot": "A missing run folder, a run with no complete log line yet, or no matplotlib installed is one line on "
+    "stderr and status 1; an --out that is not .png or .svg is status 2.",
+    "report": "A missing run folder or a run with no complete log line yet is status 1. Without matplotlib the page "
+    "is still written, with a note instead of the plots (and a warning on stderr).",
     "info": "A file that is missing, not a cgan file, damaged or modified (a checksum mismatch) is named on stderr and "
     "makes the status 1; the other files are still described.",
 }
