@@ -22,9 +22,8 @@ from cgan_cli.cli import app
 from cgan_cli.cli.common import SMOOTH
 from cgan_cli.config import to_dict
 from cgan_cli.config.dcgan import DCGANConfig
-from cgan_cli.config.pix2pix import Pix2PixConfig
 from cgan_cli.watch import plots, runlog
-from cgan_cli.watch.report import eval_command, settings, spread, write_report
+from cgan_cli.watch.report import settings, spread, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGED = {"--images", "--image-size", "--batch-size", "--ema", "--eval-every", "--eval-real"}
@@ -54,6 +53,7 @@ def run(tmp_path: Path) -> Path:
             lines.append({"step": step, "epoch": step // 30, "diversity": 0.3 + step / 7000})
         if step in fid:
             lines.append({"step": step, "epoch": 0, "eval_s": 1.25 + step / 100,
+                          "command": f"cgan eval {data} {run}/step-{step:07d}.safetensors --fid --kid --device cpu",
                           "eval": {"fid": fid[step], "kid_mean": 0.0123 / step, "kid_std": 0.001,
                                    "settings": {"dims": 2048, "n_fake": 64}},
                           "best": {"metric": "fid", "value": min(fid[20], fid[step]), "step": step},
@@ -151,7 +151,8 @@ def test_report_is_self_contained_and_escaped(run, tmp_path):
     assert "://" not in text and "file:" not in text and "<link" not in text and "<script" not in text
     assert "&lt;script&gt;x&lt;/script&gt; could not be read" in page  # the failed evaluation, escaped
     assert f"cgan train --resume {run / 'latest.safetensors'}" in page
-    assert f"cgan eval {run.parent / 'faces'} {run / 'best.safetensors'} --fid" in page
+    assert f"<code>cgan eval {run.parent / 'faces'} {run}/step-0000040.safetensors --fid --kid" in page  # best's
+    assert "step-0000020.safetensors --fid" not in page
     assert not list(out.parent.glob(".*.tmp"))
     changed = re.search(r'<table id="changed">(.*?)</table>', page, re.S)
     assert changed and set(re.findall(r"<tr><td><code>(--[a-z0-9-]+)</code>", changed.group(1))) == CHANGED
@@ -173,25 +174,6 @@ def test_config_diff_compares_the_stored_json_with_the_family_defaults(tmp_path)
     assert {flag for flag, s in rows.items() if s.changed} == CHANGED
     assert rows["--class-names"].cli is False and rows["--retired-option"].changed is False
     assert list(rows)[:3] == [f"--{f.name.replace('_', '-')}" for f in dataclasses.fields(DCGANConfig)][:3]
-
-
-def test_eval_command_is_the_training_evaluators(tmp_path):
-    """The report restates Evaluator.command without importing torch; the two must agree."""
-    from cgan_cli.evaluation import table
-    from cgan_cli.watch.evaluator import Evaluator, default_metrics
-
-    ckpt = tmp_path / "best.safetensors"
-    cases = [("dcgan", dcgan_config(tmp_path), "samples"),
-             ("dcgan", dataclasses.replace(dcgan_config(tmp_path), eval_metrics="kid,fid", eval_n=32), "samples"),
-             ("pix2pix", Pix2PixConfig(paired=str(tmp_path), eval_real=str(tmp_path), eval_every=5, crop_size=64,
-                                       inception_weights=str(tmp_path / "pt.pth")), "translations")]  # fmt: skip
-    for family, cfg, makes in cases:
-        evaluator = Evaluator.__new__(Evaluator)  # its __init__ checks the data; command() needs none of that
-        evaluator.cfg, evaluator.makes, evaluator.device = cfg, makes, "cpu"
-        names = [m.strip() for m in cfg.eval_metrics.split(",") if m.strip()] or default_metrics(cfg, makes)
-        evaluator.rows = table.select(names)
-        assert eval_command(family, json.loads(json.dumps(to_dict(cfg))), ckpt) == evaluator.command(ckpt)
-    assert eval_command("dcgan", to_dict(DCGANConfig()), ckpt) is None
 
 
 def test_many_sample_grids_are_thinned_evenly(run):

@@ -25,7 +25,6 @@ from cgan_cli.config import flag_name, to_dict
 from cgan_cli.console import warn
 from cgan_cli.data.atomic import atomic_write_bytes
 from cgan_cli.errors import CganError, UsageError
-from cgan_cli.evaluation import table
 from cgan_cli.families import FAMILIES
 from cgan_cli.watch import plots, runlog
 from cgan_cli.watch.runlog import History
@@ -76,31 +75,6 @@ def settings(family: str, config: dict[str, Any]) -> list[Setting]:
         cli = name in fields and meta.get("cli", True)
         out.append(Setting(name, value, default, cli, changed=cli and not same))
     return out
-
-
-def eval_command(family: str, config: dict[str, Any], checkpoint: Path) -> str | None:
-    """The `cgan eval` command that gives --eval-every's numbers for `checkpoint` (what the training loop's
-    Evaluator.command prints), or None for a run without --eval-real."""
-    real, spec = config.get("eval_real"), FAMILIES.get(family)
-    if not real or spec is None:
-        return None
-    names = [m.strip() for m in str(config.get("eval_metrics", "")).split(",") if m.strip()]
-    if not names:  # the evaluator's defaults: FID, the paired metrics of translation families, CLIP score
-        names = ["fid", "l1", "psnr", "ssim"] if spec.makes == "translations" else ["fid"]
-        names += ["clip-score"] if spec.makes == "text" and config.get("clip_weights") else []
-    try:
-        names = [m.name for m in table.select(names)]
-    except UsageError:
-        return None
-    parts = ["cgan eval", shlex.quote(real), shlex.quote(str(checkpoint)), *(f"--{n}" for n in names)]
-    if spec.makes == "translations":
-        parts += ["--aligned"] + ([f"--size {config['crop_size']}"] if config.get("crop_size") else [])
-    parts += [f"-n {config['eval_n']}"] if config.get("eval_n") else []
-    if config.get("inception_weights"):
-        parts.append(f"--inception-weights {shlex.quote(config['inception_weights'])}")
-    if config.get("clip_weights") and "clip-score" in names:
-        parts.append(f"--clip-weights {shlex.quote(config['clip_weights'])}")
-    return " ".join(parts)
 
 
 def sample_grids(run_dir: Path) -> list[tuple[int, Path]]:
@@ -187,10 +161,10 @@ def _evaluations(run_dir: Path, family: str, config: dict, history: History, rec
         cell = _num(best["metric"], best["step"], best["value"])
         parts.append(f"<p>Best {escape(str(best['metric']))}: <b>{cell}</b> at step {best['step']}, kept as "
                      f"<code>{escape(str(checkpoint))}</code>.</p>")  # fmt: skip
-        command = eval_command(family, config, checkpoint)
-        if command:
-            parts.append(f"<p><code>{escape(command)}</code> gives these numbers again (another row's: its step's "
-                         "checkpoint, while it is kept).</p>")  # fmt: skip
+        scored = [e for e in history.evals if e["step"] == best.get("step") and e.get("command")]
+        if scored:  # the command the evaluation logged: `cgan eval` on that step's checkpoint, while it is kept
+            parts.append(f"<p><code>{escape(scored[-1]['command'])}</code> gives these numbers again (on the same "
+                         "device; best.safetensors is that checkpoint).</p>")  # fmt: skip
     keys = list(dict.fromkeys(k for e in history.evals for k in e["eval"] if k != "settings"))
     head = "".join(f"<th>{escape(k)}</th>" for k in ["step", *keys, "seconds"])
     rows = []
