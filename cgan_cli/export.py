@@ -363,6 +363,8 @@ def _export_weights(cls: type[Family], ckpt: Checkpoint, out: Path, options: Exp
 
     tensors = {k: cast(k, v) for k, v in ckpt.tensors.items() if group_of(k) in groups}
     state = {"export": {"groups": list(groups), "dtype": str(dtype).removeprefix("torch."), "source_step": ckpt.step}}
+    if ckpt.state.get("progress"):  # a growing model (ProGAN) is exported at its current stage: say which
+        state["progress"] = ckpt.state["progress"]
     exported = Checkpoint(None, ckpt.family, ckpt.config, ckpt.step, ckpt.epoch, tensors, state)
     reference = cls.export_graph(ckpt, options)
     with atomic_path(out) as tmp:

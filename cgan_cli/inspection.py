@@ -141,6 +141,8 @@ def _describe_export(path: Path, fmt: str, meta: dict[str, str], weights: dict[s
     )
     if record["text_encoder"] is None and isinstance(export.get("text_encoder"), dict):
         record["text_encoder"] = export["text_encoder"]
+    if isinstance(export.get("stage"), dict):  # a growing model's graph, at the stage it was exported
+        record["progress"] = export["stage"]
     return record
 
 
@@ -299,7 +301,9 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str]]:
 def _shape_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     rows = []
     if r["image_size"]:
-        rows.append(("image size", f"{r['image_size']}x{r['image_size']}"))
+        now = (r.get("progress") or {}).get("resolution", r["image_size"])
+        growing = f" (growing to {r['image_size']}x{r['image_size']})" if now != r["image_size"] else ""
+        rows.append(("image size", f"{now}x{now}{growing}"))
     if r["channels"]:
         inputs = r["input_channels"]
         both = f" (input {inputs})" if inputs and inputs != r["channels"] else ""

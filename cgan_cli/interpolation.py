@@ -130,6 +130,8 @@ def interpolate(checkpoint: Path, walk: Walk, frames: Frames) -> Iterator[Writte
     frames.check()
     if walk.walk is not None:
         return _code_sheet(checkpoint, walk, frames)
+    if walk.range is not None:
+        raise UsageError("--range is the span of a --walk CODE sweep: give --walk too")
     if walk.image is not None and walk.source is None and walk.target is None:
         stream = _image_latent_walk(checkpoint, walk)
     elif walk.image is not None or walk.source is not None or walk.target is not None:

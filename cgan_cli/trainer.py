@@ -22,17 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
+from rich.progress import Progress, TaskID
 from torch.utils.data import DataLoader
 
 from cgan_cli import distributed
@@ -49,6 +39,7 @@ from cgan_cli.families.base import Family
 from cgan_cli.watch import runlog
 from cgan_cli.watch.board import Board
 from cgan_cli.watch.evaluator import Evaluator
+from cgan_cli.watch.progress import training_bar
 
 
 class Interrupted(CganError):
@@ -288,17 +279,7 @@ class Trainer:
 
         console = stderr_console()
         live = animated(console) and world.main
-        progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            RateColumn(cfg.batch_size * world.size),
-            TextColumn("{task.fields[status]}"),
-            console=console,
-            disable=not live,
-            transient=False,
-        )
+        progress = training_bar(console, live, cfg.batch_size * world.size)
         if world.main:
             ranks = f" × {world.size} processes (batch {cfg.batch_size} each)" if world.distributed else ""
             info(
@@ -415,20 +396,6 @@ class Trainer:
         if stop and not signalled:
             self._stop_signal = -1  # another rank was signalled: stop at this same step
         return stop
-
-
-class RateColumn(ProgressColumn):
-    """Steps and images per second, from rich's own speed estimate over the last updates."""
-
-    def __init__(self, images_per_step: int) -> None:
-        super().__init__()
-        self.images_per_step = images_per_step
-
-    def render(self, task: Task) -> Text:
-        speed = task.speed
-        if not speed:
-            return Text("")
-        return Text(f"{speed:.2f} step/s {speed * self.images_per_step:.1f} img/s")
 
 
 def _flag_group(device: torch.device) -> Any:

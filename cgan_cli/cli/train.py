@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from cgan_cli.cli.common import HELP_MODE, WORKERS_HELP, Device, Precision, default_workers, exits_cleanly
 from cgan_cli.config import FamilySpec, TrainConfig, field_types, flag_name
@@ -111,6 +111,30 @@ def _option_for(name: str, typ: Any, f: dataclasses.Field) -> tuple[Any, Any]:
     return Annotated[typ, typer.Option(flag, **kwargs)], default
 
 
+class BareValues(TyperCommand):
+    """A family command whose options with a `bare` value may be given alone: `--minibatch-disc` means
+    `--minibatch-disc 100` (typer's parser has no optional option values, so the value is put in first)."""
+
+    bare: dict[str, str] = {}
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        filled: list[str] = []
+        for i, arg in enumerate(args):
+            filled.append(arg)
+            following = args[i + 1] if i + 1 < len(args) else None
+            if arg in self.bare and (following is None or following.startswith("-") and not _number(following)):
+                filled.append(self.bare[arg])
+        return super().parse_args(ctx, filled)
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 @functools.cache
 def family_command(spec: FamilySpec) -> Any:
     """The click command of `cgan train NAME`, its options generated from the family's config table."""
@@ -143,6 +167,8 @@ def family_command(spec: FamilySpec) -> Any:
     del command.__wrapped__  # typer must read our signature, not the wrapped function's
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
+    bare = {flag_name(f.name): str(f.metadata["bare"]) for f in fields if f.metadata.get("bare") is not None}
+    kind = type("BareValues", (BareValues,), {"bare": bare})
     one = typer.Typer(rich_markup_mode=HELP_MODE, add_completion=False)
-    one.command(spec.name, help=f"{spec.summary}\n\n{spec.details}", short_help=spec.summary)(command)
+    one.command(spec.name, help=f"{spec.summary}\n\n{spec.details}", short_help=spec.summary, cls=kind)(command)
     return typer.main.get_command(one)

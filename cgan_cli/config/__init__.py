@@ -31,10 +31,12 @@ def option(
     required: bool = False,
     path: bool = False,
     cli: bool = True,
+    bare: Any = None,
 ) -> Any:
     """A config field: its default, `--help` text, allowed values; `path=True` is stored absolute;
-    `cli=False` hides it from the CLI."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max, "required": required, "path": path, "cli": cli}
+    `cli=False` hides it from the CLI; `bare`: the value the flag takes when given without one."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "required": required, "path": path, "cli": cli,
+            "bare": bare}  # fmt: skip
     return field(default=default, metadata=meta)
 
 

@@ -19,6 +19,8 @@ from cgan_cli.config.choices import LATENT_IMAGE_SIZES, LATENT_LOSSES, SMOOTHABL
 from cgan_cli.errors import UsageError
 
 D_NORM_CHOICES = ("auto", "batch", "layer", "none")
+WEIGHT_CLIP = 0.01  # martinarjovsky/WassersteinGAN's clamp_lower/clamp_upper
+GAMMA = 0.05  # brownvc/R3GAN's CIFAR-10 γ
 
 
 class Optimiser(NamedTuple):
@@ -61,18 +63,20 @@ class LatentConfig(TrainConfig):
     beta1: float | None = option(None, "Adam beta1 (default: the loss's, 0 for r3gan, else 0.5).", min=0.0, max=1.0)
     beta2: float | None = option(None, "Adam beta2 (default: the loss's, 0.99 for r3gan, else 0.999).", min=0.0,
                                  max=1.0)  # fmt: skip
-    weight_clip: float = option(0.01, "With --loss wgan: clip every critic weight to [-c, c] after each D step.",
-                                min=0.0)  # fmt: skip
-    gamma: float = option(0.05, "With --loss r3gan: the weight γ of R1 + R2 (γ/2 · each; R3GAN's CIFAR-10 0.05).",
+    weight_clip: float = option(WEIGHT_CLIP, "With --loss wgan: clip every critic weight to [-c, c] after each D "
+                                "step.", min=0.0)  # fmt: skip
+    gamma: float = option(GAMMA, "With --loss r3gan: the weight γ of R1 + R2 (γ/2 · each; R3GAN's CIFAR-10 0.05).",
                           min=0.0)  # fmt: skip
     feature_matching: float = option(0.0, "Feature matching (Salimans et al. 2016): add λ · mean|E f(real) − "
-                                     "E f(fake)| of D's last features to G's loss (0: off).", min=0.0)  # fmt: skip
+                                     "E f(fake)| of D's last features to G's loss (0: off; the flag alone: λ 1).",
+                                     min=0.0, bare=1.0)  # fmt: skip
     feature_matching_only: bool = option(False, "With --feature-matching: G's loss is the feature distance alone "
                                          "(improved-gan), no adversarial term.")  # fmt: skip
-    minibatch_disc: int = option(0, "Minibatch discrimination kernels before D's last layer (Salimans et al. "
-                                 "2016: 100, of 5 dimensions; 0: off).", min=0)  # fmt: skip
+    minibatch_disc: int = option(0, "Minibatch discrimination kernels before D's last layer, of 5 dimensions each "
+                                 "(0: off; the flag alone: Salimans et al. 2016's 100).", min=0, bare=100)  # fmt: skip
     minibatch_stddev: int = option(0, "ProGAN's minibatch standard-deviation feature map before D's last layer, "
-                                   "over groups of this size (4 is ProGAN's; 0: off).", min=0)  # fmt: skip
+                                   "over groups of this size (0: off; the flag alone: ProGAN's 4).", min=0,
+                                   bare=4)  # fmt: skip
     historical_averaging: float = option(0.0, "Historical averaging (Salimans et al. 2016): add λ · ‖θ − mean of "
                                          "past θ‖² to the G and D losses (0: off).", min=0.0)  # fmt: skip
     unrolled: int = option(0, "Unrolled GAN (Metz et al. 2017): G's loss is taken against D after K look-ahead "
@@ -99,6 +103,14 @@ class LatentConfig(TrainConfig):
             raise UsageError("--loss r3gan has its own R1 + R2 (weight --gamma); drop --r1")
         if self.minibatch_disc and self.minibatch_stddev:
             raise UsageError("choose one of --minibatch-disc and --minibatch-stddev")
+        if self.minibatch_stddev == 1:
+            raise UsageError("--minibatch-stddev 1 has nothing to compare: groups of 2 or more (4 is ProGAN's)")
+        if self.weight_clip != WEIGHT_CLIP and self.loss != "wgan":  # stored configs hold the default: not a choice
+            raise UsageError(f"--weight-clip applies to --loss wgan, not {self.loss}")
+        if self.loss == "wgan" and self.weight_clip <= 0:
+            raise UsageError("--weight-clip must be above 0: clipping at 0 zeroes every critic weight")
+        if self.gamma != GAMMA and self.loss != "r3gan":
+            raise UsageError(f"--gamma is R3GAN's R1 + R2 weight: it applies to --loss r3gan, not {self.loss}")
 
     def optimiser(self) -> Optimiser:
         """The optimiser the loss calls for, with any of --lr/--beta1/--beta2/--n-critic the user gave."""

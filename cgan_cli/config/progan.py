@@ -19,9 +19,9 @@ run time by gain / √fan_in (gain √2; 1 for toRGB and D's last dense layer).
 Loss: WGAN-GP (λ 10, target 1) plus the drift term ε·E[D(x)²] on reals (ε 0.001); with --classes an
 auxiliary-classifier cross-entropy on reals and fakes in D and on fakes in G (D_wgangp_acgan / G_wgan_acgan,
 cond_weight 1); fakes take the labels of the real batch (the official draws them from the data's label
-distribution, the same in expectation). One D update per G update (D_repeats 1), Adam lr 0.001, betas
-(0, 0.99), eps 1e-8, and an EMA generator with decay 0.999 (G_smoothing, no warm-up) that sample, interp, eval
-and export use.
+distribution, the same in expectation). One D update per G update (D_repeats 1), Adam lr 0.001 (0.0015 at
+1024×1024, the preset's G_lrate_dict; --lr-schedule), betas (0, 0.99), eps 1e-8, and an EMA generator with
+decay 0.999 (G_smoothing, no warm-up) that sample, interp, eval and export use.
 
 A step is one batch of --batch-size real images (images shown = steps × --batch-size, so the resolution and
 α follow from the step alone and a resumed run continues exactly). --batch-schedule sets the batch per
@@ -35,12 +35,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cgan_cli.config import FamilySpec, TrainConfig, option
 from cgan_cli.errors import UsageError
 
 MIN_SIZE, MAX_SIZE = 4, 1024
 PRESET_BATCHES = "4:128,8:128,16:128,32:64,64:32,128:16,256:8,512:4,1024:4"  # config.py preset-v2-1gpu
+PRESET_LRS = "1024:0.0015"  # its G_lrate_dict = D_lrate_dict
 
 
 def resolutions(image_size: int) -> list[int]:
@@ -71,6 +73,7 @@ class ProGANConfig(TrainConfig):
     flip: bool = option(False, "Random horizontal flips of the training images (the official mirror_augment).")
     batch_size: int = option(128, "Real images per step: the largest scheduled batch.", min=1)
     lr: float = option(0.001, "Adam learning rate.", min=0.0)
+    lr_schedule: str = option(PRESET_LRS, "Learning rate per resolution, RES:LR,… (others: --lr).")
     beta1: float = option(0.0, "Adam beta1.", min=0.0, max=1.0)
     beta2: float = option(0.99, "Adam beta2.", min=0.0, max=1.0)
     epochs: int = option(100, "Epochs to train (set --steps for a length in images: steps × --batch-size).", min=0)
@@ -92,25 +95,22 @@ class ProGANConfig(TrainConfig):
         if self.channels == 2:
             raise UsageError("--channels must be 1 or 3 (or 0 to detect)")
         self.batches()
+        self.learning_rates()
 
     def batches(self) -> dict[int, int]:
         """--batch-schedule as {resolution: batch} for every resolution of this run (checked)."""
-        given: dict[int, int] = {}
-        for part in filter(None, (p.strip() for p in self.batch_schedule.split(","))):
-            res, sep, batch = part.partition(":")
-            if not (sep and res.strip().isdigit() and batch.strip().isdigit()):
-                raise UsageError(f"--batch-schedule: {part!r} is not RES:BATCH (e.g. 4:128,8:64)")
-            r, b = int(res), int(batch)
-            if r not in resolutions(MAX_SIZE) or r in given or b < 1:
-                why = "is listed twice" if r in given else "needs a power-of-two side 4–1024 and a batch ≥ 1"
-                raise UsageError(f"--batch-schedule: {part!r} {why}")
-            given[r] = b
+        given = _schedule("--batch-schedule", self.batch_schedule, "BATCH (e.g. 4:128,8:64)", int)
         out = {r: min(given.get(r, self.batch_size), self.batch_size) for r in resolutions(self.image_size)}
         for r, b in out.items():
             if self.batch_size % b:
                 raise UsageError(f"--batch-schedule: the batch {b} at {r}×{r} does not divide --batch-size "
                                  f"{self.batch_size}")  # fmt: skip
         return out
+
+    def learning_rates(self) -> dict[int, float]:
+        """--lr-schedule as {resolution: learning rate} for every resolution of this run (others at --lr)."""
+        given = _schedule("--lr-schedule", self.lr_schedule, "LR (e.g. 1024:0.0015)", float)
+        return {r: given.get(r, self.lr) for r in resolutions(self.image_size)}
 
     def stage(self, step: int) -> tuple[int, float]:
         """(resolution, α) of step `step` (from 0), after step × --batch-size images (the official
@@ -124,6 +124,24 @@ class ProGANConfig(TrainConfig):
         if into < self.stable_images:
             return sides[k], 1.0
         return sides[k + 1], (into - self.stable_images) / self.fade_images
+
+
+def _schedule(flag: str, text: str, what: str, kind: type) -> dict[int, Any]:
+    """RES:VALUE,… as {resolution: value > 0}, each a power-of-two side from 4 to 1024 listed once."""
+    given: dict[int, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        res, sep, value = part.partition(":")
+        try:
+            r, v = int(res), kind(value)
+        except ValueError:
+            r = v = None
+        if not sep or r is None:
+            raise UsageError(f"{flag}: {part!r} is not RES:{what}")
+        if r not in resolutions(MAX_SIZE) or r in given or not v > 0:
+            why = "is listed twice" if r in given else "needs a power-of-two side 4–1024 and a value above 0"
+            raise UsageError(f"{flag}: {part!r} {why}")
+        given[r] = v
+    return given
 
 
 SPEC = FamilySpec(

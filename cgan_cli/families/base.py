@@ -210,6 +210,13 @@ class Family(ABC):
             for group in opt.param_groups:
                 group["lr"] = group["initial_lr"] * factor
 
+    def set_base_lr(self, lr: float) -> None:
+        """A new base learning rate (ProGAN's per resolution), under the schedule's current factor."""
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                factor = group["lr"] / group["initial_lr"] if group["initial_lr"] else 1.0
+                group["initial_lr"], group["lr"] = lr, lr * factor
+
     def train_mode(self, on: bool = True) -> None:
         for net in self.nets.values():
             net.train(on)

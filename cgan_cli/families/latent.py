@@ -163,18 +163,22 @@ class LatentGAN(LatentData):
             fake = self.run_G(z, self.G.class_vector(labels))  # (N, C, H, W); fakes share the real labels
 
         # D: real → real, fake → fake (+ class CE, info, GP, R1/R2, history)
+        def d_objective(d: nn.Module, run: Callable[..., DOutput], record: bool) -> tuple[torch.Tensor, dict]:
+            loss, terms = self.d_loss(d, run, real, fake.detach(), labels, codes)
+            if cfg.historical_averaging:  # the look-ahead copies (record=False) leave D's past alone
+                history = self.history["D"]
+                terms["D_hist"] = (history.penalty if record else history.distance)(d, cfg.historical_averaging)
+                loss = loss + terms["D_hist"]
+            return loss, terms
+
+        clip = self.clip_weights if cfg.loss == "wgan" else None
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        loss_d, terms = self.d_loss(self.D, self.run_D, real, fake.detach(), labels, codes)
-        if cfg.historical_averaging:
-            terms["D_hist"] = self.history["D"].penalty(self.D, cfg.historical_averaging)
-            loss_d = loss_d + terms["D_hist"]
+        loss_d, terms = d_objective(self.D, self.run_D, True)
         loss_d.backward()
         self.opt_D.step()
-        if cfg.loss == "wgan":
-            with torch.no_grad():
-                for p in self.D.parameters():
-                    p.clamp_(-cfg.weight_clip, cfg.weight_clip)
+        if clip is not None:
+            clip(self.D)
         losses = {k: v.detach() for k, v in terms.items()}
         if not g_step:
             return losses
@@ -183,9 +187,8 @@ class LatentGAN(LatentData):
         self.D.requires_grad_(False)
         self.opt_G.zero_grad(set_to_none=True)
         judge: Callable[..., DOutput] = self.run_D
-        if cfg.unrolled:
-            judge = look_ahead(self.D, self.opt_D, lambda d: self.d_loss(d, d, real, fake.detach(), labels, codes)[0],
-                               cfg.unrolled)  # fmt: skip
+        if cfg.unrolled:  # D's own step K times on a copy: its loss, history term and clipping
+            judge = look_ahead(self.D, self.opt_D, lambda d: d_objective(d, d, False)[0], cfg.unrolled, clip)
         loss_g, terms = self.g_loss(judge, real, fake, labels, codes)
         if cfg.historical_averaging:
             terms["G_hist"] = self.history["G"].penalty(self.G, cfg.historical_averaging)
@@ -196,6 +199,12 @@ class LatentGAN(LatentData):
             self.ema.update(self.G, warmed_up(cfg.ema, self.step))
         losses.update({k: v.detach() for k, v in terms.items()})
         return losses
+
+    def clip_weights(self, d: nn.Module) -> None:
+        """The original WGAN's critic constraint: every weight clamped to [-c, c] after each update."""
+        with torch.no_grad():
+            for p in d.parameters():
+                p.clamp_(-self.config.weight_clip, self.config.weight_clip)
 
     # --- inference --------------------------------------------------------------------------
     @classmethod

@@ -133,6 +133,7 @@ class ProGAN(LatentData):
             for opt in self.optimizers.values():
                 opt.state.clear()  # new layers, or a fade just ended: Adam starts its moments afresh
         self.set_stage(resolution, alpha)
+        self.set_base_lr(cfg.learning_rates()[resolution])
         real = fade_reals(batch["image"], cfg.image_size, resolution, alpha)
         labels = batch["label"]
         chunk = self.batches[resolution]

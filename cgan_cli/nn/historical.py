@@ -24,14 +24,23 @@ class HistoricalAverage(nn.Module):
     def penalty(self, model: nn.Module, weight: float) -> torch.Tensor:
         """weight · Σ‖θ − mean of past θ‖² (0 before any θ is recorded), then θ joins the past: call once per
         update, before the optimiser steps, as torchgan does."""
-        params = list(model.parameters())
-        sums = [getattr(self, f"sum{i}") for i in range(len(params))]
-        if len(sums) != len(params) or any(s.shape != p.shape for s, p in zip(sums, params)):
-            raise ValueError("HistoricalAverage.penalty got a model with other parameters")
-        count = self.count.clamp(min=1).to(params[0].dtype)
-        total = sum(((p - s / count) ** 2).sum() for p, s in zip(params, sums))
-        loss = weight * total * (self.count > 0)  # no host sync on the count: zero on the first update
+        loss = self.distance(model, weight)
         with torch.no_grad():
-            torch._foreach_add_(sums, [p.detach() for p in params])
+            torch._foreach_add_(self._sums(model), [p.detach() for p in model.parameters()])
             self.count += 1
         return loss
+
+    def distance(self, model: nn.Module, weight: float) -> torch.Tensor:
+        """The penalty of `model` (a copy of the network, say) without recording its θ in the past."""
+        params = list(model.parameters())
+        count = self.count.clamp(min=1).to(params[0].dtype)
+        total = sum(((p - s / count) ** 2).sum() for p, s in zip(params, self._sums(model)))
+        return weight * total * (self.count > 0)  # no host sync on the count: zero on the first update
+
+    def _sums(self, model: nn.Module) -> list[torch.Tensor]:
+        params = list(model.parameters())
+        names = [f"sum{i}" for i in range(len(params))]
+        same = all(hasattr(self, n) and getattr(self, n).shape == p.shape for n, p in zip(names, params))
+        if not same or hasattr(self, f"sum{len(params)}"):
+            raise ValueError("HistoricalAverage got a model with other parameters")
+        return [getattr(self, n) for n in names]

@@ -187,7 +187,7 @@ class ProGANDiscriminator(Staged):
         self.dense0 = EqualizedLinear(c4 * 16, cfg.nf(0))
         self.dense1 = EqualizedLinear(cfg.nf(0), 1 + cfg.num_classes, gain=1.0)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, ...]:
         return self.score(x, self.resolution, self.stage_alpha())
 
     def features(self, x: torch.Tensor, resolution: int, alpha: float | torch.Tensor = 1.0) -> torch.Tensor:
@@ -202,7 +202,9 @@ class ProGANDiscriminator(Staged):
             h = block(h)
         return h
 
-    def score(self, x: torch.Tensor, resolution: int, alpha: float | torch.Tensor = 1.0):
+    def score(self, x: torch.Tensor, resolution: int, alpha: float | torch.Tensor = 1.0
+              ) -> torch.Tensor | tuple[torch.Tensor, ...]:  # fmt: skip
+        """Scores of images at `resolution`, and with classes also their class logits (the AC head)."""
         h = self.features(x, resolution, alpha)
         if self.mbstd is not None:
             h = self.mbstd(h)

@@ -17,9 +17,14 @@ from torch import nn
 
 
 def look_ahead(
-    D: nn.Module, optimizer: torch.optim.Optimizer, loss: Callable[[nn.Module], torch.Tensor], steps: int
+    D: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: Callable[[nn.Module], torch.Tensor],
+    steps: int,
+    after_step: Callable[[nn.Module], None] | None = None,
 ) -> nn.Module:
-    """A copy of D after `steps` updates minimising `loss(D_copy)` with a copy of `optimizer`'s rule and state."""
+    """A copy of D after `steps` updates minimising `loss(D_copy)` with a copy of `optimizer`'s rule and state,
+    each followed by `after_step(D_copy)` (WGAN's weight clipping): D's own step, on the copy."""
     ahead = copy.deepcopy(D).requires_grad_(True)
     opt = type(optimizer)(ahead.parameters(), **optimizer.defaults)
     opt.load_state_dict(optimizer.state_dict())  # copies the state (Adam's moments, step counts) and lr
@@ -27,4 +32,6 @@ def look_ahead(
         opt.zero_grad(set_to_none=True)
         loss(ahead).backward()
         opt.step()
+        if after_step is not None:
+            after_step(ahead)
     return ahead.requires_grad_(False)
