@@ -336,3 +336,21 @@ def test_the_live_bar_shows_rates_losses_and_the_latest_score(images, tmp_path, 
     final = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue()).splitlines()
     bar = [line for line in final if "4/4" in line][-1]
     assert re.search(r"[\d.]+ step/s [\d.]+ img/s", bar) and "G " in bar and "fid " in bar and "best" in bar
+
+
+def test_the_real_images_features_are_computed_once_per_run(images, tmp_path, monkeypatch):
+    from cgan_cli.metrics.features import FeatureExtractor
+
+    passes: list[int] = []
+    extract = FeatureExtractor.extract
+
+    def counted(self, loaders, *args, **kwargs):
+        loaders = list(loaders)
+        passes.append(len(loaders))
+        return extract(self, loaders, *args, **kwargs)
+
+    monkeypatch.setattr(FeatureExtractor, "extract", counted)
+    monkeypatch.setenv("CGAN_CACHE_DIR", str(tmp_path / "cache"))
+    train("dcgan", "--images", str(images), "--out", str(tmp_path / "r"), "--steps", "3", "--eval-every", "1",
+          "--eval-real", str(images), "--eval-n", "4", *TINY_DCGAN)  # fmt: skip
+    assert passes == [10, 4, 4, 4]  # REAL's 10 images once, then only each step's 4 samples

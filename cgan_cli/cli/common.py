@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -114,6 +115,16 @@ Smooth = Annotated[
                  "debiased moving average (0: raw).", min=0.0, max=0.999),
 ]  # fmt: skip
 SMOOTH = 0.6
+
+
+def run_page_option(what: str, default: str) -> Any:
+    """`--out FILE` of the commands that draw a run (plot, report)."""
+    return Annotated[Path | None, typer.Option("--out", "-o", help=f"{what} [default: RUN/{default}]")]
+
+
+RunArgument = Annotated[
+    Path, typer.Argument(help="A run folder (the --out of cgan train), finished or still training.")
+]
 
 # the image-making commands (sample, text2img) spell these the same way
 ImageBatch = batch_size_option("Images per forward pass.")

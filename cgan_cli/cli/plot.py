@@ -5,21 +5,16 @@ the command runs."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-import typer
-
-from cgan_cli.cli.common import SMOOTH, Smooth, exits_cleanly
+from cgan_cli.cli.common import SMOOTH, RunArgument, Smooth, exits_cleanly, run_page_option
 from cgan_cli.console import out
+
+PlotOut = run_page_option("The figure to write: .png or .svg.", "plot.png")
 
 
 @exits_cleanly
 def plot(
-    run: Annotated[Path, typer.Argument(help="A run folder (the --out of cgan train), finished or still training.")],
-    out_file: Annotated[
-        Path | None, typer.Option("--out", "-o", help="The figure to write: .png or .svg. [default: RUN/plot.png]")
-    ] = None,
+    run: RunArgument,
+    out_file: PlotOut = None,
     smooth: Smooth = SMOOTH,
 ) -> None:
     """Plot a run's curves from its log.jsonl, also while it trains. One panel per network's losses (raw and

@@ -6,21 +6,16 @@ the command runs."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-import typer
-
-from cgan_cli.cli.common import SMOOTH, Smooth, exits_cleanly
+from cgan_cli.cli.common import SMOOTH, RunArgument, Smooth, exits_cleanly, run_page_option
 from cgan_cli.console import out
+
+ReportOut = run_page_option("The page to write (.html).", "report.html")
 
 
 @exits_cleanly
 def report(
-    run: Annotated[Path, typer.Argument(help="A run folder (the --out of cgan train), finished or still training.")],
-    out_file: Annotated[
-        Path | None, typer.Option("--out", "-o", help="The page to write (.html). [default: RUN/report.html]")
-    ] = None,
+    run: RunArgument,
+    out_file: ReportOut = None,
     smooth: Smooth = SMOOTH,
 ) -> None:
     """Write one self-contained HTML page about a run, also while it trains. Every image is inlined and nothing
