@@ -266,3 +266,16 @@ def test_a_signal_landing_during_the_stop_vote_is_counted_at_the_next_step(monke
     assert trainer._agree_to_stop(None) is False  # this step: nobody had seen a signal when voting
     assert trainer._agree_to_stop(None) is True  # the next step: this rank votes to stop, and all stop
     assert votes == [False, True]  # one vote per step, never a second one in the same step
+
+
+def test_rank_0_scores_while_the_other_waits(demo_dir: Path, tmp_path: Path) -> None:
+    """--eval-every under two ranks: rank 0 alone evaluates and logs; both ranks keep identical weights and finish
+    (the other rank waits for rank 0 at the next collective)."""
+    run = run_world("pix2pix", demo_dir, tmp_path / "run", steps=4, batch_size=1, eval_every=2,
+                    eval_real=str(demo_dir / "test"), log_every=1)  # fmt: skip
+    a, b = (json.loads((run / f"digests-{r}.json").read_text()) for r in (0, 1))
+    assert a == b
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    scored = [r for r in records if "eval" in r]
+    assert [r["step"] for r in scored] == [2, 4] and all(r["eval"]["settings"]["real_count"] == 4 for r in scored)
+    assert load_checkpoint(run / "best.safetensors").step == scored[-1]["best"]["step"]
