@@ -4,10 +4,10 @@ A family supplies networks, optimizers, a dataset and `train_step`; the loop own
 schedule, data order, progress on stderr (a live bar on a terminal, a plain line per --log-every off one),
 `log.jsonl` (losses every --log-every steps, the family's figures of its validation samples beside every
 grid; its format and reading are cgan_cli/watch/runlog.py's), sample grids, checkpoints, exact resume,
-SIGINT/SIGTERM and the non-finite-loss guard. At --eval-every steps it saves the step's checkpoint and hands
-it to cgan_cli/watch/evaluator.py, which scores it and keeps best.safetensors; --tensorboard mirrors the log
-through cgan_cli/watch/board.py. Losses are summed on the device and read back only every --log-every
-steps, so the hot loop never waits on the GPU. Under torchrun it runs data-parallel
+SIGINT/SIGTERM and the non-finite-loss guard. At --eval-every steps (and a new run's step 0) it saves the
+step's checkpoint and hands it to cgan_cli/watch/evaluator.py, which scores it and keeps best.safetensors;
+--tensorboard mirrors the log through cgan_cli/watch/board.py. Losses are summed on the device and read back
+only every --log-every steps, so the hot loop never waits on the GPU. Under torchrun it runs data-parallel
 (cgan_cli/distributed.py): every rank trains on its shard, rank 0 alone writes and evaluates.
 """
 
@@ -299,6 +299,8 @@ class Trainer:
             self.board = Board(self.run_dir, self.pos.step if self.resumed_from is not None else None)
         if self.evaluator is not None and self.resumed_from is not None:
             self.evaluator.resume(self.resumed_from, self.pos.step, self.pos.epoch)
+        if cfg.eval_every and self.resumed_from is None and self.pos.step == 0:
+            self.evaluate(lambda text: None)  # where the curve starts: the untrained generator, as StyleGAN's tick 0
         family.train_mode(True)
         self._last_log = (time.perf_counter(), self.pos.step)
         try:

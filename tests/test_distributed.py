@@ -277,5 +277,5 @@ def test_rank_0_scores_while_the_other_waits(demo_dir: Path, tmp_path: Path) -> 
     assert a == b
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     scored = [r for r in records if "eval" in r]
-    assert [r["step"] for r in scored] == [2, 4] and all(r["eval"]["settings"]["real_count"] == 4 for r in scored)
+    assert [r["step"] for r in scored] == [0, 2, 4] and all(r["eval"]["settings"]["real_count"] == 4 for r in scored)
     assert load_checkpoint(run / "best.safetensors").step == scored[-1]["best"]["step"]

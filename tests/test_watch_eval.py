@@ -60,7 +60,7 @@ def straight(images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_each_logged_score_is_what_cgan_eval_gives_for_that_checkpoint(straight, images):
     records = evals(straight)
-    assert [r["step"] for r in records] == [2, 4, 6]
+    assert [r["step"] for r in records] == [0, 2, 4, 6]  # where the curve starts, every 2nd step, the end
     for record in records[1:]:
         ckpt = straight / f"step-{record['step']:07d}.safetensors"
         again = evaluate(images, ckpt, ["fid"], EvalOptions(device="cpu"))
@@ -146,7 +146,7 @@ def test_a_failed_evaluation_is_logged_and_training_goes_on(images, tmp_path, mo
                                       "--eval-every", "1", "--eval-real", str(images), *TINY_DCGAN])  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert "evaluation at step 1 failed: the Inception weights went away" in result.stderr
-    assert [r["eval_error"] for r in runlog.read(run) if "eval_error" in r] == ["the Inception weights went away"] * 2
+    assert [r["eval_error"] for r in runlog.read(run) if "eval_error" in r] == ["the Inception weights went away"] * 3
     assert not (run / "best.safetensors").exists()
 
 
@@ -184,7 +184,7 @@ def test_statistics_file_as_eval_real(images, tmp_path):
     run = tmp_path / "r"
     train("dcgan", "--images", str(images), "--out", str(run), "--steps", "2", "--eval-every", "2",
           "--eval-real", str(stats), "--eval-n", "6", *TINY_DCGAN)  # fmt: skip
-    (record,) = evals(run)
+    record = evals(run)[-1]
     again = evaluate(stats, run / "step-0000002.safetensors", ["fid"], EvalOptions(device="cpu", n=6))
     assert record["eval"]["fid"] == again.results["fid"] and record["eval"]["settings"]["fake_count"] == 6
     args = ["--out", str(tmp_path / "k"), "--eval-every", "2", "--eval-real", str(stats), "--eval-metrics", "kid"]
@@ -207,7 +207,7 @@ def test_translation_runs_score_their_paired_validation_folder(demo_dir, tmp_pat
     train("pix2pix", "--paired", str(demo_dir), "--out", str(run), "--net-g", "unet_32", "--ngf", "8", "--ndf", "8",
           "--load-size", "36", "--crop-size", "32", "--steps", "2", "--eval-every", "2", "--workers", "0",
           "--eval-real", str(demo_dir / "test"))  # fmt: skip
-    (record,) = evals(run)
+    record = evals(run)[-1]
     assert set(record["eval"]) == {"fid", "l1", "psnr", "ssim", "settings"}  # FID and the paired metrics by default
     assert record["eval"]["settings"]["real_count"] == 4
     printed = run_logged_command(record)
@@ -229,7 +229,7 @@ def test_text_runs_score_fid_and_clip_score_with_their_own_clip(tmp_path):
     train("gancls", "--captions", str(captions), "--out", str(run), "--clip-model", "cgan-tiny", "--clip-weights",
           str(weights), "--image-size", "32", "--ngf", "8", "--ndf", "8", "--batch-size", "4", "--steps", "2",
           "--eval-every", "2", "--eval-real", str(captions), "--workers", "0")  # fmt: skip
-    (record,) = evals(run)
+    record = evals(run)[-1]
     assert set(record["eval"]) == {"fid", "clip_score", "settings"}
     assert record["eval"]["settings"]["clip_sha256"]  # the run's CLIP, named by its digest
     printed = run_logged_command(record)
@@ -353,4 +353,4 @@ def test_the_real_images_features_are_computed_once_per_run(images, tmp_path, mo
     monkeypatch.setenv("CGAN_CACHE_DIR", str(tmp_path / "cache"))
     train("dcgan", "--images", str(images), "--out", str(tmp_path / "r"), "--steps", "3", "--eval-every", "1",
           "--eval-real", str(images), "--eval-n", "4", *TINY_DCGAN)  # fmt: skip
-    assert passes == [10, 4, 4, 4]  # REAL's 10 images once, then only each step's 4 samples
+    assert passes == [10, 4, 4, 4, 4]  # REAL's 10 images once, then only the 4 samples of steps 0 to 3

@@ -99,9 +99,9 @@ class TrainConfig:
     keep: int = option(5, "Keep the newest N step checkpoints (0: keep all).", min=0)
     sample_every: int = option(500, "Write a sample grid of the fixed validation batch every N steps.", min=1)
     log_every: int = option(50, "Append losses to log.jsonl every N steps.", min=1)
-    eval_every: int = option(0, "Every N steps (and at the end) score the generator as `cgan eval` would score the "
-                             "step's checkpoint, log it and keep best.safetensors (0: never). Needs --eval-real.",
-                             min=0)  # fmt: skip
+    eval_every: int = option(0, "Every N steps (and at the start and the end) score the generator as `cgan eval` "
+                             "would score the step's checkpoint, log it and keep best.safetensors (0: never). Needs "
+                             "--eval-real.", min=0)  # fmt: skip
     eval_real: str = option("", "What --eval-every compares with: real images or a --save-stats file (noise-to-image "
                             "families), a paired validation folder of A|B files or A/ and B/ folders (translation "
                             "families), a captioned folder (text-to-image families).", path=True)  # fmt: skip

@@ -1,6 +1,7 @@
 """--eval-every: score the generator while it trains, exactly as `cgan eval` scores a checkpoint, and keep the best.
 
-At every N-th step (and the last) the training loop saves the step's checkpoint and hands it here. This module
+At step 0 of a new run (where the curve starts), every N-th step and the last, the training loop saves the step's
+checkpoint and hands it here. This module
 calls the evaluation service (cgan_cli/evaluation) on that file with the options `cgan eval REAL CKPT` would take
 (the EMA generator when there is one, sampling families' seeds 0…n−1, translation families' paired validation
 folder at the training crop size, text families' captions), appends the report to log.jsonl, and points
