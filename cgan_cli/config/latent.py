@@ -85,9 +85,9 @@ class LatentConfig(TrainConfig):
     class_names: tuple[str, ...] = option((), "Class names, from the data.", cli=False)
 
     def check(self) -> None:
-        if self.image_size not in LATENT_IMAGE_SIZES:
-            sizes = ", ".join(map(str, LATENT_IMAGE_SIZES))
-            raise UsageError(f"--image-size must be one of {sizes} (got {self.image_size})")
+        if self.image_size not in self.image_sizes():
+            sizes = ", ".join(map(str, self.image_sizes()))
+            raise UsageError(f"--image-size must be one of {sizes} (got {self.image_size}){self.size_hint()}")
         if self.channels == 2:
             raise UsageError("--channels must be 1 or 3 (or 0 to detect)")
         if self.label_smoothing != 1.0 and self.loss not in SMOOTHABLE:
@@ -99,6 +99,14 @@ class LatentConfig(TrainConfig):
             raise UsageError("--loss r3gan has its own R1 + R2 (weight --gamma); drop --r1")
         if self.minibatch_disc and self.minibatch_stddev:
             raise UsageError("choose one of --minibatch-disc and --minibatch-stddev")
+
+    def image_sizes(self) -> tuple[int, ...]:
+        """The image sides the networks take: the DCGAN backbone's."""
+        return LATENT_IMAGE_SIZES
+
+    def size_hint(self) -> str:
+        """What to add to the error about a side that the networks do not take."""
+        return ""
 
     def optimiser(self) -> Optimiser:
         """The optimiser the loss calls for, with any of --lr/--beta1/--beta2/--n-critic the user gave."""
