@@ -97,7 +97,7 @@ def test_the_code_loss_is_cross_entropy_plus_the_continuous_nll():
     codes = code_layout((3, 2), 2)  # c0: 3 categories, c1: 2, c2 and c3 continuous
     assert [(c.name, c.kind) for c in codes] == [("c0", "categorical"), ("c1", "categorical"),
                                                  ("c2", "continuous"), ("c3", "continuous")]  # fmt: skip
-    assert q_dim(codes, "gaussian") == 3 + 2 + 2 * 2 and q_dim(codes, "mse") == 3 + 2 + 2
+    assert q_dim(codes, "gaussian") == 3 + 2 + 2 * 2 and q_dim(codes, "mse") == q_dim(codes, "fixed") == 3 + 2 + 2
     g = torch.Generator().manual_seed(0)
     q = torch.randn(5, 9, generator=g)
     c0, c1 = torch.tensor([0, 2, 1, 1, 0]), torch.tensor([1, 0, 0, 1, 1])
@@ -112,6 +112,8 @@ def test_the_code_loss_is_cross_entropy_plus_the_continuous_nll():
     nll = -torch.log(density).sum(1).mean()
     got = info_loss(q, codes, values, "gaussian", lambda_info=1.5, lambda_cont=0.25)
     torch.testing.assert_close(got, 1.5 * ce + 0.25 * nll)
+    fixed = (0.5 * math.log(2 * math.pi) + 0.5 * (cont - mu) ** 2).sum(1).mean()  # std 1, as openai/InfoGAN
+    torch.testing.assert_close(info_loss(q[:, :7], codes, values, "fixed", 1.5, 0.25), 1.5 * ce + 0.25 * fixed)
     mse = ((cont - q[:, 5:7]) ** 2).sum(1).mean()
     torch.testing.assert_close(info_loss(q[:, :7], codes, values, "mse", 1.0, 2.0), ce + 2 * mse)
     # the right category scores a lower loss than a wrong one
@@ -129,7 +131,7 @@ def test_d_and_g_losses_both_include_the_information_term(images):
     z, values = fam.draw(batch["label"])
     with torch.no_grad():
         fake = fam.G(z)
-        expected = info_loss(fam.D(fake).codes, fam.codes, values, "gaussian", 2.0, 1.0)
+        expected = info_loss(fam.D(fake).codes, fam.codes, values, "fixed", 2.0, 1.0)
         loss_d, d_terms = fam.d_loss(fam.D, fam.D, batch["image"], fake, batch["label"], values)
         loss_g, g_terms = fam.g_loss(fam.D, batch["image"], fake, batch["label"], values)
     torch.testing.assert_close(d_terms["D_info"], expected)
@@ -147,7 +149,8 @@ def test_q_is_a_head_on_ds_trunk_trained_with_d_at_ds_learning_rate(images):
     D = fam.D.eval()
     x = torch.randn(3, 3, SIZE, SIZE)
     torch.testing.assert_close(D(x).codes, D.q(D.features(x)).flatten(1))
-    assert D(x).codes.shape == (3, 4 + 2 * 2)
+    assert D(x).codes.shape == (3, 4 + 2)  # c0's logits, c1's and c2's means (--cont-loss fixed)
+    assert InfoGAN(tiny(images, cont_loss="gaussian"), CPU).D.eval()(x).codes.shape == (3, 4 + 2 * 2)  # log-stds
     before = D(x).codes.clone()
     with torch.no_grad():
         D.features[0].weight.mul_(1.5)  # the shared trunk moves Q's output too
@@ -179,9 +182,9 @@ def test_g_takes_the_noise_then_the_one_hot_and_continuous_codes(images):
 
 
 def paper_net(size: int, **overrides) -> DCGANNetConfig:
-    """The paper's MNIST run: z 62, codes Categorical(10) + 2 continuous (Q: 10 logits, 2 means, 2 log-stds)."""
+    """The paper's MNIST run: z 62, codes Categorical(10) + 2 continuous (Q: 10 logits, 2 means; fixed std)."""
     return DCGANNetConfig(**{"image_size": size, "channels": 1, "z_dim": 62, "ngf": 128, "ndf": 128,
-                             "code_dim": 12, "q_dim": 14, **overrides})  # fmt: skip
+                             "code_dim": 12, "q_dim": 12, **overrides})  # fmt: skip
 
 
 def layers(net: nn.Module) -> list[tuple]:
@@ -206,14 +209,14 @@ def test_the_paper_nets_are_table_1s_from_a_quarter_of_the_side(size):
                          ("ConvTranspose2d", 64, 1, 4, 2)]  # fmt: skip
     assert layers(D) == [("Conv2d", 1, 64, 4, 2), ("Conv2d", 64, 128, 4, 2), ("BatchNorm2d", 128),
                          ("Linear", 128 * q, 1024), ("BatchNorm1d", 1024), ("Linear", 1024, 1),
-                         ("Linear", 1024, 128), ("BatchNorm1d", 128), ("Linear", 128, 14)]  # fmt: skip
+                         ("Linear", 1024, 128), ("BatchNorm1d", 128), ("Linear", 128, 12)]  # fmt: skip
     assert {m.negative_slope for m in D.modules() if isinstance(m, nn.LeakyReLU)} == {0.1}
     assert sum(isinstance(m, nn.LeakyReLU) for m in D.modules()) == 4  # 3 in the trunk, 1 in Q
     with torch.no_grad():
         x = G(torch.randn(5, 74))
         out = D(x)
     assert x.shape == (5, 1, size, size) and x.abs().max() <= 1  # tanh
-    assert out.logits.shape == (5,) and out.codes.shape == (5, 14) and out.features.shape == (5, 1024)
+    assert out.logits.shape == (5,) and out.codes.shape == (5, 12) and out.features.shape == (5, 1024)
     assert out.classes is None
 
 
@@ -228,8 +231,8 @@ def test_the_paper_nets_parameters_at_28_counted_by_hand():
          + 64 * 128 * 4 * 4 + 2 * 128  # conv 128, BN
          + 7 * 7 * 128 * 1024 + 2 * 1024  # FC 1024, BN
          + 1024 + 1)  # FC 1: real/fake
-    q = 1024 * 128 + 2 * 128 + 128 * 14 + 14  # FC 128, BN, FC 14
-    assert (g, d, q) == (6_645_121, 6_558_017, 133_134)  # 13,336,272 in all
+    q = 1024 * 128 + 2 * 128 + 128 * 12 + 12  # FC 128, BN, FC 12
+    assert (g, d, q) == (6_645_121, 6_558_017, 132_876)  # 13,336,014 in all
     assert sum(p.numel() for p in G.parameters()) == g
     assert sum(p.numel() for p in D.q.parameters()) == q
     assert sum(p.numel() for p in D.parameters()) == d + q
@@ -242,7 +245,7 @@ def test_the_paper_nets_q_is_a_head_on_ds_trunk_and_g_takes_the_codes(images):
     D = fam.D.eval()
     x = torch.randn(3, 3, 28, 28)
     torch.testing.assert_close(D(x).codes, D.q(D.features(x)))
-    assert D(x).codes.shape == (3, 4 + 3 + 2)
+    assert D(x).codes.shape == (3, 4 + 3 + 1)
     before = D(x).codes.clone()
     with torch.no_grad():
         D.features[0].weight.mul_(1.5)  # the shared trunk moves Q's output too

@@ -9,13 +9,16 @@ codes first: `cgan sample CKPT --code c0=3 --code c1=0.5` fixes them (the unfixe
 priors per seed), `cgan interp CKPT --walk c1 --range -2,2 --seeds 0-4 --grid sheet.png` sweeps one.
 The information term, added to both D's loss (on its fakes) and G's, as openai/InfoGAN does:
 λ_info · Σ cross-entropy(Q's logits, the drawn category) + λ_cont · Σ the continuous codes' negative
-log-likelihood (`--cont-loss gaussian`: a Gaussian of Q's predicted mean and log-std; `mse`: squared error,
-so that openai/InfoGAN's fixed-std Gaussian is `--cont-loss mse --lambda-cont 0.5` up to a constant).
+log-likelihood: `--cont-loss fixed`, a Gaussian of Q's predicted mean and standard deviation 1 (openai/InfoGAN's
+`Uniform(1, fix_std=True)` codes of its MNIST run, the default); `gaussian`, Q predicts the log-std too (the
+paper's factored Gaussian with a learned variance; unbounded below as Q grows sure, its pull on G can outgrow the
+adversarial term: on Fashion-MNIST the paper net's samples had turned to noise by step 4000); `mse`, the squared
+error, which is `fixed` at twice the weight, less a constant.
 
 Defaults are the paper's MNIST run (openai/InfoGAN's launchers/run_mnist_exp.py): 62 noise dimensions (N(0, 1)
-here, so that a seed fixes them as for every latent family), Categorical(10) + 2 continuous codes, λ 1 for
-both, Adam (0.5, 0.999) with G's learning rate 1e-3 (`--lr`) and D's 2e-4 (`--d-lr`), batch 128. With --loss
-wgan or r3gan both learning rates default to that loss's.
+here, so that a seed fixes them as for every latent family; the run's are uniform in (-1, 1)), Categorical(10) + 2
+continuous codes with Q's fixed-std Gaussian, λ 1 for both, Adam (0.5, 0.999) with G's learning rate 1e-3
+(`--lr`) and D's 2e-4 (`--d-lr`), batch 128. With --loss wgan or r3gan both learning rates default to that loss's.
 
 The networks (`--net`): `paper` is the paper's MNIST pair (appendix C, Table 1; cgan_cli/nn/infogan.py), G two FC
 layers (1024, then a 128-channel map at a quarter of --image-size) and two 4×4 upconvs, D two 4×4 convs and an FC
@@ -38,7 +41,7 @@ from cgan_cli.config import FamilySpec, option
 from cgan_cli.config.latent import LOSS_DEFAULTS, LatentConfig, Optimiser
 from cgan_cli.errors import UsageError
 
-CONT_LOSSES = ("gaussian", "mse")
+CONT_LOSSES = ("fixed", "gaussian", "mse")
 NETS = ("auto", "paper", "dcgan")
 PAPER_SIZES = (28, 32, 64)  # the paper net's sides (cgan_cli/nn/infogan.py); at 128 its FC layers would be huge
 G_LR, D_LR = 1e-3, 2e-4  # openai/InfoGAN's generator_learning_rate and discriminator_learning_rate
@@ -92,8 +95,9 @@ class InfoGANConfig(LatentConfig):
     lambda_info: float = option(1.0, "Weight λ of the categorical codes' information term.", min=0.0)
     lambda_cont: float = option(1.0, "Weight of the continuous codes' information term (the paper suggests a "
                                 "smaller one than --lambda-info for some data).", min=0.0)  # fmt: skip
-    cont_loss: str = option("gaussian", "Continuous codes' term: gaussian (NLL with Q's predicted mean and "
-                            "log-std) or mse.", choices=CONT_LOSSES)  # fmt: skip
+    cont_loss: str = option("fixed", "Continuous codes' term: fixed (Gaussian NLL with Q's predicted mean, std 1: "
+                            "openai/InfoGAN's), gaussian (Q's predicted mean and log-std) or mse.",
+                            choices=CONT_LOSSES)  # fmt: skip
     z_dim: int = option(62, "Noise dimensions (besides the codes).", min=1)
     lr: float | None = option(None, "G's learning rate (default: InfoGAN's 1e-3; the loss's for wgan and r3gan).",
                               min=0.0)  # fmt: skip

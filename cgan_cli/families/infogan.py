@@ -46,7 +46,8 @@ def info_loss(q: torch.Tensor, codes: Sequence[Code], values: Sequence[torch.Ten
               lambda_info: float, lambda_cont: float) -> torch.Tensor:  # fmt: skip
     """The negative of InfoGAN's mutual-information bound (without the codes' constant prior entropy), batch mean:
     λ_info · Σ cross-entropy of each categorical code's logits with its drawn category + λ_cont · Σ over the
-    continuous codes of the Gaussian NLL under Q's (mean, log-std), or of the squared error of Q's mean."""
+    continuous codes of the Gaussian NLL under Q's mean and std 1 (fixed) or Q's (mean, log-std) (gaussian), or of
+    the squared error of Q's mean (mse)."""
     q = q.float()
     total = q.new_zeros(())
     offset = 0
@@ -64,6 +65,8 @@ def info_loss(q: torch.Tensor, codes: Sequence[Code], values: Sequence[torch.Ten
         if cont_loss == "gaussian":
             log_std = q[:, offset + n : offset + 2 * n]
             nll = HALF_LOG_2PI + log_std + 0.5 * ((c - mean) * torch.exp(-log_std)) ** 2
+        elif cont_loss == "fixed":
+            nll = HALF_LOG_2PI + 0.5 * (c - mean) ** 2
         else:
             nll = (c - mean) ** 2
         total = total + lambda_cont * nll.sum(1).mean()
