@@ -3,7 +3,7 @@
 What runs, as a user runs it (fresh processes, the real CLI):
 
     python -m cgan_cli train infogan --images WORK/data/train-perN --out WORK/runs/infogan --image-size 32 \\
-        --cat-codes K --cont-codes C --steps S --epochs E --batch-size B --ngf G --ndf D --seed SEED [...]
+        --net NET --cat-codes K --cont-codes C --steps S --epochs E --batch-size B --ngf G --ndf D --seed SEED [...]
     python -m cgan_cli sample WORK/runs/infogan/latest.safetensors --code c0=k -n N --out WORK/samples/c0-k
         (for every k < K)
     python -m cgan_cli interp WORK/runs/infogan/latest.safetensors --walk c0 --seeds 0-7 --grid FIGURE
@@ -21,6 +21,7 @@ classified; from the K × 10 table of counts come two purities:
 
     python benchmarks/infogan_purity.py                      # defaults: --help
     python benchmarks/infogan_purity.py --steps 3000 --json
+    python benchmarks/infogan_purity.py --net dcgan          # DCGAN's networks (widths 32) instead of the paper's
     python benchmarks/infogan_purity.py --quick              # a smoke run of seconds
 
 `--json`: one JSON line on stdout. Without the dataset the script says so and exits 0.
@@ -45,6 +46,7 @@ from scipy.optimize import linear_sum_assignment
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fashion_mnist as fm  # noqa: E402 — the data, the classifier and the child processes of that benchmark
 
+from cgan_cli.config.infogan import NETS, InfoGANConfig  # noqa: E402
 from cgan_cli.data.classes import resize_and_centre_crop  # noqa: E402
 from cgan_cli.data.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR  # noqa: E402
 from cgan_cli.data.io import read_image, to_tensor  # noqa: E402
@@ -62,8 +64,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--steps", type=int, default=3000, help="Training steps.")
     p.add_argument("--batch-size", type=int, default=64, help="Images per step (InfoGAN's is 128).")
-    p.add_argument("--ngf", type=int, default=32, help="Generator width.")
-    p.add_argument("--ndf", type=int, default=32, help="Discriminator width.")
+    p.add_argument("--net", choices=NETS, default="auto", help="infogan --net (auto: the paper's net at 32×32).")
+    p.add_argument("--ngf", type=int, default=None, help="Generator width (default: 32 for --net dcgan, as the first "
+                   "recorded runs; infogan's 128, the paper's widths, for the paper net).")  # fmt: skip
+    p.add_argument("--ndf", type=int, default=None, help="Discriminator width (default: as --ngf's).")
     p.add_argument("--cat", type=int, default=10, help="Categories of c0 (--cat-codes).")
     p.add_argument("--cont-codes", type=int, default=2, help="Continuous codes (--cont-codes).")
     p.add_argument("--train-args", default="", help="More options for `cgan train`, one shell-quoted string.")
@@ -85,6 +89,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         for key, value in QUICK.items():
             setattr(args, key, value)
+    args.net = InfoGANConfig(images="-", image_size=fm.IMAGE_SIZE, net=args.net).resolved_net()
+    for name in ("ngf", "ndf"):
+        if getattr(args, name) is None:
+            setattr(args, name, 32 if args.net == "dcgan" else 128)
     for name in ("steps", "batch_size", "ngf", "ndf", "per_class", "samples", "clf_epochs", "figure_seeds"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -120,7 +128,8 @@ def train_command(data: Path, run: Path, args: argparse.Namespace) -> list[str]:
     epochs = math.ceil(args.steps / steps_per_epoch) + 1  # so that --steps, not the epochs, stops the run
     return [
         sys.executable, "-m", "cgan_cli", "train", "infogan", "--images", str(data), "--out", str(run),
-        "--image-size", str(fm.IMAGE_SIZE), "--cat-codes", str(args.cat), "--cont-codes", str(args.cont_codes),
+        "--image-size", str(fm.IMAGE_SIZE), "--net", args.net, "--cat-codes", str(args.cat),
+        "--cont-codes", str(args.cont_codes),
         "--steps", str(args.steps), "--epochs", str(epochs), "--batch-size", str(args.batch_size),
         "--ngf", str(args.ngf), "--ndf", str(args.ndf), "--seed", str(args.seed), "--device", args.device,
         "--workers", str(args.workers), "--log-every", str(max(50, args.steps // 20)),
@@ -167,6 +176,9 @@ def run(args: argparse.Namespace, say) -> dict:
     last = f"={args.cat - 1}"
     result = {
         "benchmark": "infogan_purity",
+        "net": args.net,
+        "ngf": args.ngf,
+        "ndf": args.ndf,
         "steps": args.steps,
         "batch_size": args.batch_size,
         "train_wall_s": round(train_s, 1),
@@ -194,9 +206,10 @@ def run(args: argparse.Namespace, say) -> dict:
         "loadavg_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
     say(
-        f"infogan: {args.steps} steps in {train_s:.0f} s; c0 → class purity: Hungarian {scores['hungarian']:.3f}, "
-        f"majority {scores['majority']:.3f} (chance {1 / fm.NUM_CLASSES:.2f}; {result['distinct_majority_classes']} "
-        f"distinct majority classes; classifier on t10k {clf['t10k_accuracy']:.3f})"
+        f"infogan ({args.net} net, widths {args.ngf}/{args.ndf}): {args.steps} steps in {train_s:.0f} s; c0 → class "
+        f"purity: Hungarian {scores['hungarian']:.3f}, majority {scores['majority']:.3f} (chance "
+        f"{1 / fm.NUM_CLASSES:.2f}; {result['distinct_majority_classes']} distinct majority classes; classifier on "
+        f"t10k {clf['t10k_accuracy']:.3f})"
     )
     say("matching: " + ", ".join(f"{k} {v}" for k, v in result["matching"].items()))
     if args.json:

@@ -1,5 +1,5 @@
-"""InfoGAN (Chen et al., NeurIPS 2016) on the DCGAN backbone: G also takes latent codes, and a Q head on D's
-shared trunk learns to recover them from the fakes, which maximises a lower bound on their mutual
+"""InfoGAN (Chen et al., NeurIPS 2016) on the paper's networks or DCGAN's: G also takes latent codes, and a Q head
+on D's shared trunk learns to recover them from the fakes, which maximises a lower bound on their mutual
 information with the image. Unsupervised on any image folder (`--images`), or also class-conditional
 (`--classes`: G's class embedding and D's projection, as cgan).
 
@@ -9,14 +9,26 @@ codes first: `cgan sample CKPT --code c0=3 --code c1=0.5` fixes them (the unfixe
 priors per seed), `cgan interp CKPT --walk c1 --range -2,2 --seeds 0-4 --grid sheet.png` sweeps one.
 The information term, added to both D's loss (on its fakes) and G's, as openai/InfoGAN does:
 λ_info · Σ cross-entropy(Q's logits, the drawn category) + λ_cont · Σ the continuous codes' negative
-log-likelihood (`--cont-loss gaussian`: a Gaussian of Q's predicted mean and log-std; `mse`: squared error,
-so that openai/InfoGAN's fixed-std Gaussian is `--cont-loss mse --lambda-cont 0.5` up to a constant).
+log-likelihood: `--cont-loss fixed`, a Gaussian of Q's predicted mean and standard deviation 1 (openai/InfoGAN's
+`Uniform(1, fix_std=True)` codes of its MNIST run, the default); `gaussian`, Q predicts the log-std too (the
+paper's factored Gaussian with a learned variance; unbounded below as Q grows sure, its pull on G can outgrow the
+adversarial term: on Fashion-MNIST the paper net's samples had turned to noise by step 4000); `mse`, the squared
+error, which is `fixed` at twice the weight, less a constant.
 
 Defaults are the paper's MNIST run (openai/InfoGAN's launchers/run_mnist_exp.py): 62 noise dimensions (N(0, 1)
-here, so that a seed fixes them as for every latent family), Categorical(10) + 2 continuous codes, λ 1 for
-both, Adam (0.5, 0.999) with G's learning rate 1e-3 (`--lr`) and D's 2e-4 (`--d-lr`), batch 128. With --loss
-wgan or r3gan both learning rates default to that loss's. The networks are DCGAN's at --image-size, not the
-paper's small MNIST net; Q is its 128-wide BN + LeakyReLU layer on D's last features.
+here, so that a seed fixes them as for every latent family; the run's are uniform in (-1, 1)), Categorical(10) + 2
+continuous codes with Q's fixed-std Gaussian, λ 1 for both, Adam (0.5, 0.999) with G's learning rate 1e-3
+(`--lr`) and D's 2e-4 (`--d-lr`), batch 128. With --loss wgan or r3gan both learning rates default to that loss's.
+
+The networks (`--net`): `paper` is the paper's MNIST pair (appendix C, Table 1; cgan_cli/nn/infogan.py), G two FC
+layers (1024, then a 128-channel map at a quarter of --image-size) and two 4×4 upconvs, D two 4×4 convs and an FC
+1024 layer, started at a quarter of the side so that it takes 28 (the paper's), 32 and 64 px, --ngf/--ndf 128
+being its widths; `dcgan` is the DCGAN backbone (cgan_cli/nn/dcgan.py) at 32, 64 or 128 px; `auto` is the paper
+net up to 64 px and dcgan at 128, and the default: on unlabelled Fashion-MNIST at 32 px the paper's net makes
+the categorical code capture the class far better than DCGAN's (benchmarks/infogan_purity.py, benchmarks/README.md:
+Hungarian purity of c0 0.55 to 0.63 against 0.31 to 0.39 after 1500 steps of 64). Either way Q is the paper's
+128-wide layer with BN and LeakyReLU on D's shared trunk, then the codes' parameters. Checkpoints written before
+--net have the DCGAN nets, and rebuild them.
 """
 
 from __future__ import annotations
@@ -29,7 +41,9 @@ from cgan_cli.config import FamilySpec, option
 from cgan_cli.config.latent import LOSS_DEFAULTS, LatentConfig, Optimiser
 from cgan_cli.errors import UsageError
 
-CONT_LOSSES = ("gaussian", "mse")
+CONT_LOSSES = ("fixed", "gaussian", "mse")
+NETS = ("auto", "paper", "dcgan")
+PAPER_SIZES = (28, 32, 64)  # the paper net's sides (cgan_cli/nn/infogan.py); at 128 its FC layers would be huge
 G_LR, D_LR = 1e-3, 2e-4  # openai/InfoGAN's generator_learning_rate and discriminator_learning_rate
 
 
@@ -66,14 +80,24 @@ class InfoGANConfig(LatentConfig):
                          "--classes.", path=True)  # fmt: skip
     classes: str = option("", "Training images with one subfolder per class: also class-conditional (G's class "
                           "embedding, D's projection). Give this or --images.", path=True)  # fmt: skip
+    image_size: int = option(64, "Image side in pixels: 32, 64 or 128; with --net paper 28, 32 or 64 (images are "
+                             "resized and centre-cropped).")  # fmt: skip
+    net: str = option("auto", "Networks: paper (the paper's MNIST nets, from a quarter of the side up: FC layers "
+                      "and two 4×4 convs each way, --ngf/--ndf 128 being its widths), dcgan (the DCGAN backbone), "
+                      "auto: paper up to 64 px, dcgan at 128.", choices=NETS)  # fmt: skip
+    ngf: int = option(128, "Generator width: dcgan's 4×4 layer has 8·ngf channels at 64×64; paper's FC 8·ngf, then "
+                      "ngf and ngf/2 channels (128: the paper's 1024, 128, 64).", min=1)  # fmt: skip
+    ndf: int = option(128, "Discriminator width: dcgan's first layer's; paper's ndf/2 and ndf channels, then FC "
+                      "8·ndf (128: the paper's 64, 128, 1024).", min=1)  # fmt: skip
     cat_codes: str = option("10", "Categorical codes: their category counts, comma-separated (10,10: two; empty: "
                             "none). Named c0, c1, … first.")  # fmt: skip
     cont_codes: int = option(2, "Continuous codes, uniform in (-1, 1), named after the categorical ones.", min=0)
     lambda_info: float = option(1.0, "Weight λ of the categorical codes' information term.", min=0.0)
     lambda_cont: float = option(1.0, "Weight of the continuous codes' information term (the paper suggests a "
                                 "smaller one than --lambda-info for some data).", min=0.0)  # fmt: skip
-    cont_loss: str = option("gaussian", "Continuous codes' term: gaussian (NLL with Q's predicted mean and "
-                            "log-std) or mse.", choices=CONT_LOSSES)  # fmt: skip
+    cont_loss: str = option("fixed", "Continuous codes' term: fixed (Gaussian NLL with Q's predicted mean, std 1: "
+                            "openai/InfoGAN's), gaussian (Q's predicted mean and log-std) or mse.",
+                            choices=CONT_LOSSES)  # fmt: skip
     z_dim: int = option(62, "Noise dimensions (besides the codes).", min=1)
     lr: float | None = option(None, "G's learning rate (default: InfoGAN's 1e-3; the loss's for wgan and r3gan).",
                               min=0.0)  # fmt: skip
@@ -87,6 +111,23 @@ class InfoGANConfig(LatentConfig):
             raise UsageError("give --images DIR (unsupervised) or --classes DIR (class-conditional), one of them")
         if not self.codes():
             raise UsageError("InfoGAN needs at least one code: --cat-codes and/or --cont-codes")
+        if self.batch_size < 2:
+            raise UsageError("--batch-size must be at least 2: Q's hidden layer (and the paper net's FC layers) "
+                             "batch-normalise over the batch")  # fmt: skip
+
+    def resolved_net(self) -> str:
+        """paper or dcgan: --net, auto being the paper's net wherever it takes the image side."""
+        if self.net != "auto":
+            return self.net
+        return "paper" if self.image_size in PAPER_SIZES else "dcgan"
+
+    def image_sizes(self) -> tuple[int, ...]:
+        return PAPER_SIZES if self.resolved_net() == "paper" else super().image_sizes()
+
+    def size_hint(self) -> str:
+        if self.resolved_net() == "paper":
+            return " with --net paper, the paper's small net; --net dcgan takes 32, 64 and 128"
+        return "; 28 with --net paper" if self.image_size == 28 else ""
 
     def codes(self) -> tuple[Code, ...]:
         return code_layout(parse_categories(self.cat_codes), self.cont_codes)

@@ -89,9 +89,9 @@ class LatentConfig(TrainConfig):
     class_names: tuple[str, ...] = option((), "Class names, from the data.", cli=False)
 
     def check(self) -> None:
-        if self.image_size not in LATENT_IMAGE_SIZES:
-            sizes = ", ".join(map(str, LATENT_IMAGE_SIZES))
-            raise UsageError(f"--image-size must be one of {sizes} (got {self.image_size})")
+        if self.image_size not in self.image_sizes():
+            sizes = ", ".join(map(str, self.image_sizes()))
+            raise UsageError(f"--image-size must be one of {sizes} (got {self.image_size}){self.size_hint()}")
         if self.channels == 2:
             raise UsageError("--channels must be 1 or 3 (or 0 to detect)")
         if self.label_smoothing != 1.0 and self.loss not in SMOOTHABLE:
@@ -111,6 +111,14 @@ class LatentConfig(TrainConfig):
             raise UsageError("--weight-clip must be above 0: clipping at 0 zeroes every critic weight")
         if self.gamma != GAMMA and self.loss != "r3gan":
             raise UsageError(f"--gamma is R3GAN's R1 + R2 weight: it applies to --loss r3gan, not {self.loss}")
+
+    def image_sizes(self) -> tuple[int, ...]:
+        """The image sides the networks take: the DCGAN backbone's."""
+        return LATENT_IMAGE_SIZES
+
+    def size_hint(self) -> str:
+        """What to add to the error about a side that the networks do not take."""
+        return ""
 
     def optimiser(self) -> Optimiser:
         """The optimiser the loss calls for, with any of --lr/--beta1/--beta2/--n-critic the user gave."""

@@ -24,7 +24,8 @@ from cgan_cli.families.graph import BATCH, ExportGraph, GraphInput, latent_input
 from cgan_cli.families.latent import LatentGAN
 from cgan_cli.families.latent_data import GRID_COLUMNS
 from cgan_cli.nn.codes import code_dim, code_vector, draw_codes
-from cgan_cli.nn.dcgan import DCGANGenerator, DCGANNetConfig, DOutput
+from cgan_cli.nn.dcgan import DCGANDiscriminator, DCGANGenerator, DCGANNetConfig, DOutput
+from cgan_cli.nn.infogan import InfoGANDiscriminator, InfoGANGenerator
 
 __all__ = ["InfoGAN", "InfoGANConfig", "info_loss", "q_dim"]
 
@@ -45,7 +46,8 @@ def info_loss(q: torch.Tensor, codes: Sequence[Code], values: Sequence[torch.Ten
               lambda_info: float, lambda_cont: float) -> torch.Tensor:  # fmt: skip
     """The negative of InfoGAN's mutual-information bound (without the codes' constant prior entropy), batch mean:
     λ_info · Σ cross-entropy of each categorical code's logits with its drawn category + λ_cont · Σ over the
-    continuous codes of the Gaussian NLL under Q's (mean, log-std), or of the squared error of Q's mean."""
+    continuous codes of the Gaussian NLL under Q's mean and std 1 (fixed) or Q's (mean, log-std) (gaussian), or of
+    the squared error of Q's mean (mse)."""
     q = q.float()
     total = q.new_zeros(())
     offset = 0
@@ -63,6 +65,8 @@ def info_loss(q: torch.Tensor, codes: Sequence[Code], values: Sequence[torch.Ten
         if cont_loss == "gaussian":
             log_std = q[:, offset + n : offset + 2 * n]
             nll = HALF_LOG_2PI + log_std + 0.5 * ((c - mean) * torch.exp(-log_std)) ** 2
+        elif cont_loss == "fixed":
+            nll = HALF_LOG_2PI + 0.5 * (c - mean) ** 2
         else:
             nll = (c - mean) ** 2
         total = total + lambda_cont * nll.sum(1).mean()
@@ -75,7 +79,15 @@ class InfoGAN(LatentGAN):
 
     def __init__(self, config: InfoGANConfig, runtime: Runtime | torch.device) -> None:
         self.codes = config.codes()
-        super().__init__(config, runtime)
+        # --net auto is stored as the net it chose, so that a checkpoint names its networks whatever the default
+        super().__init__(dataclasses.replace(config, net=config.resolved_net()), runtime)
+
+    @classmethod
+    def config_from(cls, ckpt: Checkpoint) -> InfoGANConfig:
+        """The run's config; a checkpoint written before --net existed has the DCGAN backbone."""
+        if "net" not in ckpt.config:
+            ckpt = dataclasses.replace(ckpt, config={**ckpt.config, "net": "dcgan"})
+        return super().config_from(ckpt)  # type: ignore[return-value]
 
     def uses_classes(self) -> bool:
         return bool(self.config.classes)  # --classes: also class-conditional
@@ -89,6 +101,17 @@ class InfoGAN(LatentGAN):
             return net
         k = len(config.class_names)  # as cgan: G's class embedding, D's projection
         return dataclasses.replace(net, num_classes=k, g_cond="embed", embed_dim=k, d_cond="projection")
+
+    @classmethod
+    def build_generator(cls, config: InfoGANConfig) -> nn.Module:
+        """The paper's MNIST G (cgan_cli/nn/infogan.py) or DCGAN's, as --net says."""
+        paper = config.resolved_net() == "paper"
+        return (InfoGANGenerator if paper else DCGANGenerator)(cls.net_config(config))
+
+    @classmethod
+    def build_discriminator(cls, config: InfoGANConfig) -> nn.Module:
+        paper = config.resolved_net() == "paper"
+        return (InfoGANDiscriminator if paper else DCGANDiscriminator)(cls.net_config(config))
 
     def optimizer(self, name: str, net: nn.Module) -> torch.optim.Optimizer:
         opt = self.config.d_optimiser() if name == "D" else self.optim
@@ -162,7 +185,7 @@ class InfoGAN(LatentGAN):
 class CodeGraph(nn.Module):
     """G(ψ·z ⊕ codes [, class vector of the label]): `cgan sample --code …` as one graph, a named input per code."""
 
-    def __init__(self, G: DCGANGenerator, codes: tuple[Code, ...], conditional: bool) -> None:
+    def __init__(self, G: DCGANGenerator | InfoGANGenerator, codes: tuple[Code, ...], conditional: bool) -> None:
         super().__init__()
         self.G, self.codes, self.conditional = G, codes, conditional
 

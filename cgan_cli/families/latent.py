@@ -38,8 +38,7 @@ class LatentGAN(LatentData):
     def __init__(self, config: LatentConfig, runtime: Runtime | torch.device) -> None:
         super().__init__(config, runtime)
         config = self.config  # with the channels and classes found in the data
-        net = self.net_config(config)
-        self.add_pair(DCGANGenerator(net), DCGANDiscriminator(net))
+        self.add_pair(self.build_generator(config), self.build_discriminator(config))
         self.optim = config.optimiser()
         self.opt_G = self.optimizer("G", self.G)
         self.opt_D = self.optimizer("D", self.D)
@@ -70,6 +69,15 @@ class LatentGAN(LatentData):
             minibatch_disc=config.minibatch_disc,
             minibatch_stddev=config.minibatch_stddev,
         )
+
+    @classmethod
+    def build_generator(cls, config: LatentConfig) -> nn.Module:
+        """G as the options describe it (training and inference alike); DCGAN's unless a family has its own."""
+        return DCGANGenerator(cls.net_config(config))
+
+    @classmethod
+    def build_discriminator(cls, config: LatentConfig) -> nn.Module:
+        return DCGANDiscriminator(cls.net_config(config))
 
     # --- training ---------------------------------------------------------------------------
     def draw(self, labels: torch.Tensor) -> tuple[torch.Tensor, Any]:
@@ -210,7 +218,7 @@ class LatentGAN(LatentData):
     @classmethod
     def sampler(cls, ckpt: Checkpoint, device: torch.device, options: SampleOptions) -> Sampler:
         cfg = cls.config_from(ckpt)
-        net = DCGANGenerator(cls.net_config(cfg))
+        net = cls.build_generator(cfg)
         use_ema = cls.load_generator(net, ckpt, options)
         net.eval().requires_grad_(False).to(device)
         names = cfg.class_names if cls.conditional else ()

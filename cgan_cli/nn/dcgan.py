@@ -12,7 +12,8 @@ class embedding with its sum-pooled last features (`projection`, Miyato & Koyama
 auxiliary classifier head (`acgan`, Odena et al. 2017) returning logits for cross-entropy.
 
 InfoGAN (Chen et al. 2016) widens G's input by its codes and gives D a Q head on the shared trunk (as the
-paper's MNIST net: a 128-wide hidden layer with BN and LeakyReLU, then the code parameters). Before D's
+paper's MNIST net: a 128-wide hidden layer with BN and LeakyReLU, then the code parameters); the paper's own
+networks, which take the same `DCGANNetConfig`, are in cgan_cli/nn/infogan.py. Before D's
 last layer sit, on request, minibatch discrimination or the minibatch standard deviation map
 (cgan_cli/nn/minibatch.py). D returns a `DOutput`, whose `features` are what feature matching compares.
 """
@@ -114,7 +115,7 @@ class DOutput(NamedTuple):
     logits: torch.Tensor  # (N,) real/fake
     classes: torch.Tensor | None  # (N, num_classes) ACGAN's class logits
     codes: torch.Tensor | None  # (N, q_dim) InfoGAN's Q head
-    features: torch.Tensor  # (N, C, 4, 4) the trunk's last features
+    features: torch.Tensor  # (N, C, 4, 4) the trunk's last features ((N, 8·ndf) in InfoGAN's paper net)
 
 
 class DCGANDiscriminator(nn.Module):
