@@ -256,7 +256,7 @@ class Trainer:
             dataset.defer_crop = True
         n = len(dataset)
         world = self.world
-        sampler = ResumableSampler(n, cfg.seed, world.rank, world.size, cfg.batch_size)
+        sampler = ResumableSampler(n, cfg.seed, world.rank, world.size, cfg.batch_size, family.full_batches)
         cuda = family.device.type == "cuda"
         loader = DataLoader(
             dataset,
@@ -347,12 +347,10 @@ class Trainer:
                 family.step = self.pos.step
                 losses = family.train_step(batch)
                 self.pos.step += 1
+                self.pos.index = min(n, self.pos.index + world.size * cfg.batch_size)
                 if world.distributed:
                     distributed.sync_buffers(family.nets)
-                    self.pos.index = min(n, self.pos.index + world.size * cfg.batch_size)
                     self._stopping = self._agree_to_stop(flags)
-                else:
-                    self.pos.index += next(iter(batch.values())).shape[0]
                 self.accumulate(losses)
                 step = self.pos.step
                 if step % cfg.log_every == 0 or step == total:

@@ -159,6 +159,16 @@ def test_the_sampler_shards_each_global_batch_and_pads_the_last(tmp_path: Path) 
     assert list(resumed) == shards[1][2:]
 
 
+def test_a_full_batch_sampler_fills_one_process_last_batch_from_the_start() -> None:
+    """For nets that batch-normalise vectors (infogan's Q): 7 images at batch 3 are 3, 3 and 1 + 2 repeats."""
+    plain, full = ResumableSampler(7, seed=3, batch=3), ResumableSampler(7, seed=3, batch=3, full=True)
+    keys = list(full)
+    assert len(plain) == 7 and len(full) == len(keys) == 9
+    assert keys[:7] == list(plain) and [k[0] for k in keys[7:]] == [k[0] for k in keys[:2]]
+    full.start = 6
+    assert list(full) == keys[6:]
+
+
 def test_torchrun_runs_the_cli_and_only_rank_zero_prints(demo_dir: Path, tmp_path: Path) -> None:
     """The real launcher and entry point: `torchrun --nproc-per-node 2 -m cgan_cli train …`."""
     run = tmp_path / "run"

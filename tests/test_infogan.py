@@ -334,6 +334,9 @@ def test_usage_errors_are_one_line(images, tmp_path):
         (["--images", str(images), "--net", "paper", "--image-size", "128"], "with --net paper"),
         (["--images", str(images), "--net", "dcgan", "--image-size", "28"], "28 with --net paper"),
         (["--images", str(images), "--batch-size", "1"], "--batch-size must be at least 2"),
+        (["--images", str(images), "--cont-codes", "0", "--lambda-cont", "0.5"], "--lambda-cont applies to cont"),
+        (["--images", str(images), "--cont-codes", "0", "--cont-loss", "mse"], "--cont-loss applies to continuous"),
+        (["--images", str(images), "--cat-codes", "", "--lambda-info", "2"], "--lambda-info applies to categ"),
     ]:
         assert words in one_line_error(cgan("train", "infogan", *args, *out), 2), args
     assert not (tmp_path / "r").exists()
@@ -479,6 +482,19 @@ def test_resume_is_bit_identical(images, tmp_path, net):
     a, b = straight.tensors, split.tensors
     assert a.keys() == b.keys() and any(k.startswith("net/D/q.") for k in a)
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:5]
+
+
+@pytest.mark.parametrize("net", ["dcgan", "paper"])
+def test_an_epochs_last_batch_of_one_is_filled(images, tmp_path, net):
+    """12 images at batch 11 leave one for the epoch's second step: BatchNorm1d (Q's, the paper net's FC layers)
+    cannot train on a single vector, so that batch is filled from the epoch's start, as under DDP."""
+    run = tmp_path / "run"
+    ok(cgan("train", "infogan", "--images", str(images), "--out", str(run), "--image-size", "32", "--ngf", "8",
+            "--ndf", "8", "--batch-size", "11", "--steps", "3", "--cat-codes", "3", "--cont-codes", "1",
+            "--device", "cpu", "--workers", "0", "--net", net, "--log-every", "1"))  # fmt: skip
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log if "G" in r] == [0, 0, 1]
+    assert load_checkpoint(run / "latest.safetensors").step == 3
 
 
 def shapes(root: Path) -> Path:

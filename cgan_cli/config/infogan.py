@@ -25,8 +25,8 @@ layers (1024, then a 128-channel map at a quarter of --image-size) and two 4×4 
 1024 layer, started at a quarter of the side so that it takes 28 (the paper's), 32 and 64 px, --ngf/--ndf 128
 being its widths; `dcgan` is the DCGAN backbone (cgan_cli/nn/dcgan.py) at 32, 64 or 128 px; `auto` is the paper
 net up to 64 px and dcgan at 128, and the default: on unlabelled Fashion-MNIST at 32 px the paper's net makes
-the categorical code capture the class far better than DCGAN's (benchmarks/infogan_purity.py, benchmarks/README.md:
-Hungarian purity of c0 0.55 to 0.63 against 0.31 to 0.39 after 1500 steps of 64). Either way Q is the paper's
+the categorical code capture the class better than DCGAN's (benchmarks/infogan_purity.py, benchmarks/README.md:
+Hungarian purity of c0 0.70 against 0.51 to 0.60 after 1500 steps of 64, both with the fixed std). Either way Q is the paper's
 128-wide layer with BN and LeakyReLU on D's shared trunk, then the codes' parameters. Checkpoints written before
 --net have the DCGAN nets, and rebuild them.
 """
@@ -111,6 +111,14 @@ class InfoGANConfig(LatentConfig):
             raise UsageError("give --images DIR (unsupervised) or --classes DIR (class-conditional), one of them")
         if not self.codes():
             raise UsageError("InfoGAN needs at least one code: --cat-codes and/or --cont-codes")
+        kinds = {code.kind for code in self.codes()}
+        for flag, given, kind, source in (
+            ("--lambda-info", self.lambda_info != 1.0, "categorical", "--cat-codes"),
+            ("--lambda-cont", self.lambda_cont != 1.0, "continuous", "--cont-codes"),
+            ("--cont-loss", self.cont_loss != "fixed", "continuous", "--cont-codes"),
+        ):
+            if given and kind not in kinds:
+                raise UsageError(f"{flag} applies to {kind} codes, and this run has none ({source})")
         if self.batch_size < 2:
             raise UsageError("--batch-size must be at least 2: Q's hidden layer (and the paper net's FC layers) "
                              "batch-normalise over the batch")  # fmt: skip

@@ -23,16 +23,21 @@ class ResumableSampler(Sampler):
     Under data parallelism (`world` > 1) each global batch of `world` × `batch` consecutive positions of the
     epoch's order is split into `world` slices of `batch`, and this sampler yields slice `rank`; a last global
     batch that runs past the end is filled from the epoch's start, as DistributedSampler pads, so every rank
-    takes the same number of steps. `start` counts positions of the epoch already consumed by all ranks."""
+    takes the same number of steps. `start` counts positions of the epoch already consumed by all ranks.
+    `full` fills a single process's last batch the same way, for nets that batch-normalise vectors (a batch
+    of one has no variance to normalise by)."""
 
-    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, batch: int = 1) -> None:
+    def __init__(
+        self, n: int, seed: int, rank: int = 0, world: int = 1, batch: int = 1, full: bool = False
+    ) -> None:
         self.n, self.seed = n, seed
         self.rank, self.world, self.batch = rank, world, batch
+        self.padded = world > 1 or full
         self.epoch, self.start = 0, 0
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         order = epoch_order(self.n, self.seed, self.epoch)
-        if self.world == 1:
+        if not self.padded:
             for pos in range(self.start, self.n):
                 yield int(order[pos]), item_seed(self.seed, self.epoch, pos)
             return
@@ -45,4 +50,4 @@ class ResumableSampler(Sampler):
         return -(-(self.n - self.start) // (self.world * self.batch))
 
     def __len__(self) -> int:
-        return self.n - self.start if self.world == 1 else self.steps() * self.batch
+        return self.steps() * self.batch if self.padded else self.n - self.start

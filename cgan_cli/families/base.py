@@ -121,6 +121,7 @@ class Family(ABC):
     summary: ClassVar[str]
     Config: ClassVar[type[TrainConfig]]
     makes: ClassVar[str]
+    full_batches: ClassVar[bool] = False  # every batch full (an epoch's last filled from its start): BatchNorm1d
     export_choices: ClassVar[tuple[str, ...]] = ()  # ExportOptions fields beyond `ema` that apply
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -76,6 +76,7 @@ def info_loss(q: torch.Tensor, codes: Sequence[Code], values: Sequence[torch.Ten
 class InfoGAN(LatentGAN):
     spec = SPEC
     config: InfoGANConfig
+    full_batches = True  # Q's hidden layer (and the paper net's FC layers) normalise over the batch
 
     def __init__(self, config: InfoGANConfig, runtime: Runtime | torch.device) -> None:
         self.codes = config.codes()
