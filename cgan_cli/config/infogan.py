@@ -26,9 +26,9 @@ layers (1024, then a 128-channel map at a quarter of --image-size) and two 4×4 
 being its widths; `dcgan` is the DCGAN backbone (cgan_cli/nn/dcgan.py) at 32, 64 or 128 px; `auto` is the paper
 net up to 64 px and dcgan at 128, and the default: on unlabelled Fashion-MNIST at 32 px the paper's net makes
 the categorical code capture the class better than DCGAN's (benchmarks/infogan_purity.py, benchmarks/README.md:
-Hungarian purity of c0 0.70 against 0.51 to 0.60 after 1500 steps of 64, both with the fixed std). Either way Q is the paper's
-128-wide layer with BN and LeakyReLU on D's shared trunk, then the codes' parameters. Checkpoints written before
---net have the DCGAN nets, and rebuild them.
+Hungarian purity of c0 0.70 against 0.51 to 0.60 after 1500 steps of 64, both with the fixed std). Either way
+Q is the paper's 128-wide layer with BN and LeakyReLU on D's shared trunk, then the codes' parameters.
+Checkpoints written before --net have the DCGAN nets, and rebuild them.
 """
 
 from __future__ import annotations
