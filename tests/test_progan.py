@@ -102,6 +102,19 @@ def test_shapes_at_every_resolution(resolution, alpha):
     assert scores.shape == (4,) and logits.shape == (4, 3)
 
 
+@pytest.mark.parametrize("size", [256, 1024])
+def test_the_nets_grow_to_the_papers_sides(size):
+    """The same layer stack up to 256 (CPU-sized) and 1024 (the paper's), narrow: mid-fade at the final side."""
+    cfg = ProGANNetConfig(image_size=size, channels=3, z_dim=8, fmap_base=16, fmap_max=4)
+    G, D = ProGANGenerator(cfg), ProGANDiscriminator(cfg)
+    assert len(G.blocks) == len(D.blocks) == int(math.log2(size)) - 2  # one block per doubling past 4×4
+    G.set_stage(size, 0.5)
+    D.set_stage(size, 0.5)
+    fake = G(torch.randn(2, 8), None)
+    assert fake.shape == (2, 3, size, size) and torch.isfinite(fake).all()
+    assert D(fake).shape == (2,)
+
+
 def test_the_fade_in_blend_is_the_old_path_at_alpha_0_and_the_new_at_1():
     torch.manual_seed(1)
     G, D = ProGANGenerator(TINY_NET).eval(), ProGANDiscriminator(TINY_NET).eval()
