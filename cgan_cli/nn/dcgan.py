@@ -75,23 +75,19 @@ def _widths(base: int, stages: int) -> list[int]:
     return [base * min(8, 2 ** (stages - 1 - i)) for i in range(stages)]
 
 
-class DCGANGenerator(nn.Module):
+class LatentGenerator(nn.Module):
+    """What the latent families' generators share: the class vector (learned embedding, one-hot or none), joined
+    to z and the codes before the first layer. A subclass builds its layers and turns that vector into images."""
+
     def __init__(self, cfg: DCGANNetConfig) -> None:
         super().__init__()
         self.cfg = cfg
         if cfg.g_cond == "embed":
             self.embed = nn.Embedding(cfg.num_classes, cfg.embed_dim)
-        widths = _widths(cfg.ngf, cfg.stages)
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(cfg.z_dim + cfg.code_dim + cfg.cond_dim, widths[0], 4, 1, 0, bias=False),  # → 4×4
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(True),
-        ]
-        for w_in, w_out in zip(widths, widths[1:]):
-            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(widths[-1], cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]  # → image
-        self.main = nn.Sequential(*layers)
-        init_weights(self)
+
+    @property
+    def input_size(self) -> int:
+        return self.cfg.z_dim + self.cfg.code_dim + self.cfg.cond_dim
 
     def class_vector(self, labels: torch.Tensor) -> torch.Tensor:
         """(N,) class indices → (N, cond_dim) conditioning vectors; blend these to interpolate classes."""
@@ -103,11 +99,34 @@ class DCGANGenerator(nn.Module):
 
     @property
     def embed_dtype(self) -> torch.dtype:
-        return self.main[0].weight.dtype
+        return next(self.parameters()).dtype
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """z (N, z_dim + code_dim), cond (N, cond_dim) → images (N, channels, size, size) in [-1, 1]."""
         h = z if cond is None or cond.shape[1] == 0 else torch.cat([z, cond.to(z.dtype)], 1)
+        return self.synthesize(h)
+
+    def synthesize(self, h: torch.Tensor) -> torch.Tensor:
+        """(N, input_size) joined inputs → images."""
+        raise NotImplementedError
+
+
+class DCGANGenerator(LatentGenerator):
+    def __init__(self, cfg: DCGANNetConfig) -> None:
+        super().__init__(cfg)
+        widths = _widths(cfg.ngf, cfg.stages)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(self.input_size, widths[0], 4, 1, 0, bias=False),  # → 4×4
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], cfg.channels, 4, 2, 1, bias=False), nn.Tanh()]  # → image
+        self.main = nn.Sequential(*layers)
+        init_weights(self)
+
+    def synthesize(self, h: torch.Tensor) -> torch.Tensor:
         return self.main(h[:, :, None, None])
 
 
@@ -155,15 +174,12 @@ class DCGANDiscriminator(nn.Module):
         if cfg.d_cond == "projection":
             nn.init.xavier_uniform_(self.embed.weight)  # as SNGAN's projection D; N(0, 1) starts with huge logits
         if cfg.spectral_norm:
-            for m in list(self.modules()):
-                if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)):
-                    spectral_norm(m)
+            spectral_norm_all(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DOutput:
         cfg = self.cfg
         if cfg.d_cond == "concat":
-            maps = F.one_hot(labels, cfg.num_classes).to(x.dtype)[:, :, None, None]
-            x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], 1)
+            x = with_label_maps(x, labels, cfg.num_classes)
         h = self.features(x)
         logits = self.head(self.stddev(h) if cfg.minibatch_stddev else h).flatten()  # (N,)
         if cfg.minibatch_disc:
@@ -173,6 +189,19 @@ class DCGANDiscriminator(nn.Module):
         classes = self.classifier(h).flatten(1) if cfg.d_cond == "acgan" else None
         codes = self.q(h).flatten(1) if cfg.q_dim else None
         return DOutput(logits, classes, codes, h)
+
+
+def with_label_maps(x: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Images with one constant one-hot map per class appended to their channels (cGAN's `concat` D input)."""
+    maps = F.one_hot(labels, num_classes).to(x.dtype)[:, :, None, None]
+    return torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], 1)
+
+
+def spectral_norm_all(net: nn.Module) -> None:
+    """Spectral normalisation on every conv, linear and embedding layer of a discriminator (Miyato et al. 2018)."""
+    for m in list(net.modules()):
+        if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)):
+            spectral_norm(m)
 
 
 def _norm(kind: str, channels: int) -> nn.Module:

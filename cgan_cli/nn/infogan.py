@@ -25,11 +25,17 @@ conditioning (G's embedding or one-hot joined to z; D's label maps, projection o
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
 
-from cgan_cli.nn.dcgan import MINIBATCH_DIMS, Q_HIDDEN, DCGANNetConfig, DOutput
+from cgan_cli.nn.dcgan import (
+    MINIBATCH_DIMS,
+    Q_HIDDEN,
+    DCGANNetConfig,
+    DOutput,
+    LatentGenerator,
+    spectral_norm_all,
+    with_label_maps,
+)
 from cgan_cli.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from cgan_cli.nn.norm import init_weights
 
@@ -55,18 +61,15 @@ def _init(net: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class InfoGANGenerator(nn.Module):
+class InfoGANGenerator(LatentGenerator):
     def __init__(self, cfg: DCGANNetConfig) -> None:
-        super().__init__()
+        super().__init__(cfg)
         if cfg.image_size % 4:
             raise ValueError(f"InfoGAN's paper net needs an image side divisible by 4 (got {cfg.image_size})")
-        self.cfg = cfg
-        if cfg.g_cond == "embed":
-            self.embed = nn.Embedding(cfg.num_classes, cfg.embed_dim)
         fc, mid, last = generator_widths(cfg.ngf)
         self.side = side = cfg.image_size // 4
         self.fc = nn.Sequential(
-            nn.Linear(cfg.z_dim + cfg.code_dim + cfg.cond_dim, fc, bias=False),
+            nn.Linear(self.input_size, fc, bias=False),
             nn.BatchNorm1d(fc),
             nn.ReLU(True),
             nn.Linear(fc, mid * side * side, bias=False),
@@ -82,21 +85,7 @@ class InfoGANGenerator(nn.Module):
         )
         _init(self)
 
-    def class_vector(self, labels: torch.Tensor) -> torch.Tensor:
-        """(N,) class indices → (N, cond_dim) conditioning vectors, as DCGANGenerator's."""
-        if self.cfg.g_cond == "embed":
-            return self.embed(labels)
-        if self.cfg.g_cond == "onehot":
-            return F.one_hot(labels, self.cfg.num_classes).to(self.embed_dtype)
-        return torch.zeros(labels.shape[0], 0, device=labels.device)
-
-    @property
-    def embed_dtype(self) -> torch.dtype:
-        return self.fc[0].weight.dtype
-
-    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        """z (N, z_dim + code_dim), cond (N, cond_dim) → images (N, channels, size, size) in [-1, 1]."""
-        h = z if cond is None or cond.shape[1] == 0 else torch.cat([z, cond.to(z.dtype)], 1)
+    def synthesize(self, h: torch.Tensor) -> torch.Tensor:
         h = self.fc(h)
         return self.conv(h.view(h.shape[0], -1, self.side, self.side))
 
@@ -145,15 +134,12 @@ class InfoGANDiscriminator(nn.Module):
         if cfg.d_cond == "projection":
             nn.init.xavier_uniform_(self.embed.weight)  # as DCGANDiscriminator's projection
         if cfg.spectral_norm:
-            for m in list(self.modules()):
-                if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)):
-                    spectral_norm(m)
+            spectral_norm_all(self)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DOutput:
         cfg = self.cfg
         if cfg.d_cond == "concat":
-            maps = F.one_hot(labels, cfg.num_classes).to(x.dtype)[:, :, None, None]
-            x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], 1)
+            x = with_label_maps(x, labels, cfg.num_classes)
         h = self.features(x)
         last = self.stddev(h[:, :, None, None]).flatten(1) if cfg.minibatch_stddev else h
         logits = self.head(last).flatten()  # (N,)
