@@ -137,15 +137,45 @@ class DOutput(NamedTuple):
     features: torch.Tensor  # (N, C, 4, 4) the trunk's last features ((N, 8·ndf) in InfoGAN's paper net)
 
 
-class DCGANDiscriminator(nn.Module):
-    """Returns a `DOutput`: real/fake logits, and the heads' outputs that the config asks for."""
+class LatentDiscriminator(nn.Module):
+    """What the latent families' discriminators share: one-hot label maps on the input (`concat`), the features
+    trunk that the subclass builds, and the last touches of initialisation (projection, spectral norm)."""
 
     def __init__(self, cfg: DCGANNetConfig) -> None:
         super().__init__()
         self.cfg = cfg
+
+    @property
+    def input_channels(self) -> int:
+        return self.cfg.channels + (self.cfg.num_classes if self.cfg.d_cond == "concat" else 0)
+
+    def finish_init(self) -> None:
+        """After the subclass's weight init: the projection embedding, then spectral norm on every layer."""
+        if self.cfg.d_cond == "projection":
+            nn.init.xavier_uniform_(self.embed.weight)  # as SNGAN's projection D; N(0, 1) starts with huge logits
+        if self.cfg.spectral_norm:
+            for m in list(self.modules()):
+                if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)):
+                    spectral_norm(m)
+
+    def trunk(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Images (and labels, for `concat`) → the features that D's heads and Q share."""
+        if self.cfg.d_cond == "concat":  # one constant one-hot map per class appended to the channels
+            maps = F.one_hot(labels, self.cfg.num_classes).to(x.dtype)[:, :, None, None]
+            x = torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], 1)
+        return self.features(x)
+
+
+class DCGANDiscriminator(LatentDiscriminator):
+    """Returns a `DOutput`: real/fake logits, and the heads' outputs that the config asks for."""
+
+    def __init__(self, cfg: DCGANNetConfig) -> None:
+        super().__init__(cfg)
         widths = _widths(cfg.ndf, cfg.stages)[::-1]  # image side outwards to 4×4
-        in_ch = cfg.channels + (cfg.num_classes if cfg.d_cond == "concat" else 0)
-        layers: list[nn.Module] = [nn.Conv2d(in_ch, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(self.input_channels, widths[0], 4, 2, 1, bias=False),
+            nn.LeakyReLU(0.2, True),
+        ]
         for w_in, w_out in zip(widths, widths[1:]):
             layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), _norm(cfg.d_norm, w_out), nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)  # → (N, widths[-1], 4, 4)
@@ -171,16 +201,11 @@ class DCGANDiscriminator(nn.Module):
         init_weights(self)
         if cfg.minibatch_disc:
             nn.init.normal_(self.minibatch_head.weight, 0.0, 0.02)
-        if cfg.d_cond == "projection":
-            nn.init.xavier_uniform_(self.embed.weight)  # as SNGAN's projection D; N(0, 1) starts with huge logits
-        if cfg.spectral_norm:
-            spectral_norm_all(self)
+        self.finish_init()
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DOutput:
         cfg = self.cfg
-        if cfg.d_cond == "concat":
-            x = with_label_maps(x, labels, cfg.num_classes)
-        h = self.features(x)
+        h = self.trunk(x, labels)
         logits = self.head(self.stddev(h) if cfg.minibatch_stddev else h).flatten()  # (N,)
         if cfg.minibatch_disc:
             logits = logits + self.minibatch_head(self.minibatch(h)).flatten()
@@ -189,19 +214,6 @@ class DCGANDiscriminator(nn.Module):
         classes = self.classifier(h).flatten(1) if cfg.d_cond == "acgan" else None
         codes = self.q(h).flatten(1) if cfg.q_dim else None
         return DOutput(logits, classes, codes, h)
-
-
-def with_label_maps(x: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Images with one constant one-hot map per class appended to their channels (cGAN's `concat` D input)."""
-    maps = F.one_hot(labels, num_classes).to(x.dtype)[:, :, None, None]
-    return torch.cat([x, maps.expand(-1, -1, x.shape[2], x.shape[3])], 1)
-
-
-def spectral_norm_all(net: nn.Module) -> None:
-    """Spectral normalisation on every conv, linear and embedding layer of a discriminator (Miyato et al. 2018)."""
-    for m in list(net.modules()):
-        if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)):
-            spectral_norm(m)
 
 
 def _norm(kind: str, channels: int) -> nn.Module:

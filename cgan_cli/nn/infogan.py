@@ -32,9 +32,8 @@ from cgan_cli.nn.dcgan import (
     Q_HIDDEN,
     DCGANNetConfig,
     DOutput,
+    LatentDiscriminator,
     LatentGenerator,
-    spectral_norm_all,
-    with_label_maps,
 )
 from cgan_cli.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from cgan_cli.nn.norm import init_weights
@@ -90,20 +89,18 @@ class InfoGANGenerator(LatentGenerator):
         return self.conv(h.view(h.shape[0], -1, self.side, self.side))
 
 
-class InfoGANDiscriminator(nn.Module):
+class InfoGANDiscriminator(LatentDiscriminator):
     """Returns a `DOutput`: real/fake logits, Q's code parameters, and the heads' outputs the config asks for."""
 
     def __init__(self, cfg: DCGANNetConfig) -> None:
-        super().__init__()
+        super().__init__(cfg)
         if cfg.image_size % 4:
             raise ValueError(f"InfoGAN's paper net needs an image side divisible by 4 (got {cfg.image_size})")
-        self.cfg = cfg
         first, mid, fc = discriminator_widths(cfg.ndf)
         side = cfg.image_size // 4
         batch = cfg.d_norm == "batch"
-        in_ch = cfg.channels + (cfg.num_classes if cfg.d_cond == "concat" else 0)
         self.features = nn.Sequential(
-            nn.Conv2d(in_ch, first, 4, 2, 1),  # → s/2
+            nn.Conv2d(self.input_channels, first, 4, 2, 1),  # → s/2
             nn.LeakyReLU(LEAK, True),
             nn.Conv2d(first, mid, 4, 2, 1, bias=not batch),  # → s/4
             _norm(cfg.d_norm, mid, conv=True),
@@ -131,16 +128,11 @@ class InfoGANDiscriminator(nn.Module):
         if cfg.d_cond == "acgan":
             self.classifier = nn.Linear(fc, cfg.num_classes)
         _init(self)
-        if cfg.d_cond == "projection":
-            nn.init.xavier_uniform_(self.embed.weight)  # as DCGANDiscriminator's projection
-        if cfg.spectral_norm:
-            spectral_norm_all(self)
+        self.finish_init()
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DOutput:
         cfg = self.cfg
-        if cfg.d_cond == "concat":
-            x = with_label_maps(x, labels, cfg.num_classes)
-        h = self.features(x)
+        h = self.trunk(x, labels)
         last = self.stddev(h[:, :, None, None]).flatten(1) if cfg.minibatch_stddev else h
         logits = self.head(last).flatten()  # (N,)
         if cfg.minibatch_disc:
