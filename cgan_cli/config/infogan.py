@@ -24,9 +24,10 @@ The networks (`--net`): `paper` is the paper's MNIST pair (appendix C, Table 1; 
 layers (1024, then a 128-channel map at a quarter of --image-size) and two 4×4 upconvs, D two 4×4 convs and an FC
 1024 layer, started at a quarter of the side so that it takes 28 (the paper's), 32 and 64 px, --ngf/--ndf 128
 being its widths; `dcgan` is the DCGAN backbone (cgan_cli/nn/dcgan.py) at 32, 64 or 128 px; `auto` is the paper
-net up to 64 px and dcgan at 128, and the default: on unlabelled Fashion-MNIST at 32 px the paper's net makes
-the categorical code capture the class better than DCGAN's (benchmarks/infogan_purity.py, benchmarks/README.md:
-Hungarian purity of c0 0.70 against 0.51 to 0.60 after 1500 steps of 64, both with the fixed std). Either way
+net up to 64 px and dcgan at 128, and the default: faithful, and on unlabelled Fashion-MNIST at 32 px the paper's
+net makes the categorical code capture the class a little better than DCGAN's (benchmarks/infogan_purity.py,
+benchmarks/README.md: Hungarian purity of c0 0.54 to 0.70 against 0.51 to 0.60 over three seeds of 1500 steps
+of 64 with the fixed std; the learned std widens the gap, 0.55 to 0.63 against 0.31 to 0.39). Either way
 Q is the paper's 128-wide layer with BN and LeakyReLU on D's shared trunk, then the codes' parameters.
 Checkpoints written before --net have the DCGAN nets, and rebuild them.
 """
