@@ -110,10 +110,13 @@ def _torchscript_run(path: Path):
     return run
 
 
+SLOW_EXPORTS = {("gigagan", "onnx"), ("spade", "onnx")}  # 20 s and 14 s alone
+
+
 @pytest.mark.parametrize(
     "family,fmt",
     [
-        pytest.param(f, fmt, marks=[pytest.mark.slow] if (f, fmt) == ("gigagan", "onnx") else [])  # 20 s alone
+        pytest.param(f, fmt, marks=[pytest.mark.slow] if (f, fmt) in SLOW_EXPORTS else [])
         for f in sorted(FAMILIES)
         for fmt in ("onnx", "torchscript", "safetensors")
     ],
@@ -247,6 +250,7 @@ def test_an_exported_text_generator_draws_like_text2img(checkpoints: dict[str, P
 # --- the files' self-description ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # over 5 s: `pytest -m slow`
 def test_onnx_files_name_their_inputs_and_describe_the_model(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     record = export(checkpoints["pix2pix"], tmp_path / "p.onnx")
     model = onnx.load(record["path"])
@@ -298,6 +302,7 @@ def _ts_meta(path: str) -> dict:
     return json.loads(extra["cgan.json"])
 
 
+@pytest.mark.slow  # over 5 s: `pytest -m slow`
 def test_fp16_exports_are_half_the_size_and_close(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     full = export(checkpoints["cyclegan"], tmp_path / "c.onnx")
     half = export(checkpoints["cyclegan"], tmp_path / "c16.onnx", "--fp16")
