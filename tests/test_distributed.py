@@ -216,7 +216,7 @@ def _worker_pids(launcher: int) -> dict[int, int]:
     return found
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds worker processes through /proc")
 def test_a_signal_to_one_rank_stops_every_rank_at_the_same_step(demo_dir: Path, tmp_path: Path) -> None:
     """Ctrl-C reaching only rank 1: both ranks stop after the same step, rank 0 saves that step, nothing hangs."""
@@ -279,7 +279,7 @@ def test_a_signal_landing_during_the_stop_vote_is_counted_at_the_next_step(monke
     assert votes == [False, True]  # one vote per step, never a second one in the same step
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_rank_0_scores_while_the_other_waits(demo_dir: Path, tmp_path: Path) -> None:
     """--eval-every under two ranks: rank 0 alone evaluates and logs; both ranks keep identical weights and finish
     (the other rank waits for rank 0 at the next collective)."""

@@ -250,7 +250,7 @@ def test_an_exported_text_generator_draws_like_text2img(checkpoints: dict[str, P
 # --- the files' self-description ------------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_onnx_files_name_their_inputs_and_describe_the_model(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     record = export(checkpoints["pix2pix"], tmp_path / "p.onnx")
     model = onnx.load(record["path"])
@@ -302,7 +302,7 @@ def _ts_meta(path: str) -> dict:
     return json.loads(extra["cgan.json"])
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_fp16_exports_are_half_the_size_and_close(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     full = export(checkpoints["cyclegan"], tmp_path / "c.onnx")
     half = export(checkpoints["cyclegan"], tmp_path / "c16.onnx", "--fp16")

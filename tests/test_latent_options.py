@@ -136,7 +136,7 @@ def test_info_and_exports_describe_a_growing_model_at_its_current_size(growing, 
         assert image.size == (8, 8)
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_cgan_eval_scores_progan_and_infogan_checkpoints(growing, classes_dir, tmp_path):
     run = tmp_path / "info"
     ok(CliRunner().invoke(app, ["train", "infogan", "--images", str(classes_dir), "--out", str(run), "--steps", "1",

@@ -191,7 +191,7 @@ def test_spade_learns_the_colour_of_each_class(labels_dir):
     assert error() < 0.5 * before
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_translate_and_export_through_the_cli(labels_dir, tmp_path):
     assert train(labels_dir, tmp_path / "run", "--steps", "1", "--workers", "0").exit_code == 0
     ckpt = tmp_path / "run" / "latest.safetensors"

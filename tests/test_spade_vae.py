@@ -195,7 +195,7 @@ def test_resume_with_the_vae_is_exact(labels_dir, tmp_path):
     assert any(k.startswith("net/E/") for k in keys) and all(torch.equal(a.tensors[k], b.tensors[k]) for k in keys)
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_export_takes_the_label_map_and_z(vae_run, tmp_path):
     pytest.importorskip("onnxruntime")
     import onnxruntime as ort

@@ -44,7 +44,7 @@ def train(name: str, root: Path, run: Path, steps: int, **overrides) -> Path:
     return Trainer(family, run).fit()
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_colour_drawn_from_the_text_far_above_chance(tmp_path):
     # the images must be made from the prompt, so first check the made data is what the judge expects
     assert all(colour_of(torch.zeros(3, 4, 4).index_fill_(0, torch.tensor([i]), 1.0) * 2 - 1) == c

@@ -178,7 +178,7 @@ def test_stargan_runs_cannot_be_scored_and_say_so(tmp_path):
     assert "cgan eval cannot score stargan checkpoints" in one_line_error(result, 2)
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_statistics_file_as_eval_real(images, tmp_path):
     stats = tmp_path / "real.safetensors"
     ok(CliRunner().invoke(app, ["eval", str(images), "--save-stats", str(stats)]))
@@ -203,7 +203,7 @@ def run_logged_command(record: dict) -> dict:
     return json.loads(ok(CliRunner().invoke(app, [*argv[1:], "--json"]))[-1])
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_translation_runs_score_their_paired_validation_folder(demo_dir, tmp_path):
     run = tmp_path / "p2p"
     train("pix2pix", "--paired", str(demo_dir), "--out", str(run), "--net-g", "unet_32", "--ngf", "8", "--ndf", "8",
@@ -219,7 +219,7 @@ def test_translation_runs_score_their_paired_validation_folder(demo_dir, tmp_pat
     assert "--aligned" in record["command"] and "--size 32" in record["command"]
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_text_runs_score_fid_and_clip_score_with_their_own_clip(tmp_path):
     from helpers_captions import write_captioned
 
@@ -239,13 +239,13 @@ def test_text_runs_score_fid_and_clip_score_with_their_own_clip(tmp_path):
     assert (printed["fid"], printed["clip_score"]) == (record["eval"]["fid"], record["eval"]["clip_score"])
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_the_logged_command_reproduces_a_sampling_score(straight):
     record = evals(straight)[0]
     assert run_logged_command(record)["fid"] == record["eval"]["fid"]
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_eval_aligned_reads_a_folders_a_and_b_like_aligned_files(demo_dir, tmp_path):
     """`cgan eval DIR CKPT --aligned` with DIR/A and DIR/B gives what the same pairs as A|B files give."""
     ckpt = tmp_path / "p2p"
@@ -297,7 +297,7 @@ def test_cached_features_of_an_aligned_half_are_not_those_of_the_whole_files(dem
 # --- what a person watches ------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_tensorboard_mirrors_the_log_and_the_sample_grids(images, tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -327,7 +327,7 @@ def test_tensorboard_missing_is_one_line(images, tmp_path, monkeypatch):
     assert "pip install 'cgan-cli[tensorboard]'" in one_line_error(result, 2)
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_the_live_bar_shows_rates_losses_and_the_latest_score(images, tmp_path, monkeypatch):
     """On a terminal: a rich bar with step/s, img/s, the losses and the latest metric (here forced: the test's
     stderr is no terminal)."""
@@ -345,7 +345,7 @@ def test_the_live_bar_shows_rates_losses_and_the_latest_score(images, tmp_path, 
     assert re.search(r"[\d.]+ step/s [\d.]+ img/s", bar) and "G " in bar and "fid " in bar and "best" in bar
 
 
-@pytest.mark.slow  # over 5 s: `pytest -m slow`
+@pytest.mark.slow  # among the longest: the default suite stays under 10 minutes
 def test_the_real_images_features_are_computed_once_per_run(images, tmp_path, monkeypatch):
     from cgan_cli.metrics.features import FeatureExtractor
 

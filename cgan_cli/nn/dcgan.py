@@ -177,7 +177,7 @@ class DCGANDiscriminator(LatentDiscriminator):
             nn.LeakyReLU(0.2, True),
         ]
         for w_in, w_out in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), _norm(cfg.d_norm, w_out), nn.LeakyReLU(0.2, True)]
+            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), d_norm(cfg.d_norm, w_out), nn.LeakyReLU(0.2, True)]
         self.features = nn.Sequential(*layers)  # → (N, widths[-1], 4, 4)
         last = widths[-1]
         if cfg.minibatch_stddev:
@@ -216,9 +216,11 @@ class DCGANDiscriminator(LatentDiscriminator):
         return DOutput(logits, classes, codes, h)
 
 
-def _norm(kind: str, channels: int) -> nn.Module:
+def d_norm(kind: str, channels: int, conv: bool = True) -> nn.Module:
+    """D's `--d-norm` after a conv (or, `conv=False`, a linear layer): batch, layer (WGAN-GP's advice: no batch
+    statistics in a critic whose gradients are penalised) or none."""
     if kind == "batch":
-        return nn.BatchNorm2d(channels)
-    if kind == "layer":  # WGAN-GP's advice: no batch statistics in a critic whose gradients are penalised
-        return nn.GroupNorm(1, channels)
+        return nn.BatchNorm2d(channels) if conv else nn.BatchNorm1d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels) if conv else nn.LayerNorm(channels)
     return nn.Identity()

@@ -34,6 +34,7 @@ from cgan_cli.nn.dcgan import (
     DOutput,
     LatentDiscriminator,
     LatentGenerator,
+    d_norm,
 )
 from cgan_cli.nn.minibatch import MinibatchDiscrimination, MinibatchStdDev
 from cgan_cli.nn.norm import init_weights
@@ -51,22 +52,18 @@ def discriminator_widths(ndf: int) -> tuple[int, int, int]:
     return max(1, ndf // 2), ndf, 8 * ndf
 
 
-def _init(net: nn.Module) -> None:
-    """N(0, 0.02) weights, N(1, 0.02) batch-norm scales (the 1-d ones too), zero biases."""
-    init_weights(net)
-    for m in net.modules():
-        if isinstance(m, nn.BatchNorm1d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
+def quarter_side(cfg: DCGANNetConfig) -> int:
+    """The side of the nets' innermost map: a quarter of the image's, which must divide by 4."""
+    if cfg.image_size % 4:
+        raise ValueError(f"InfoGAN's paper net needs an image side divisible by 4 (got {cfg.image_size})")
+    return cfg.image_size // 4
 
 
 class InfoGANGenerator(LatentGenerator):
     def __init__(self, cfg: DCGANNetConfig) -> None:
         super().__init__(cfg)
-        if cfg.image_size % 4:
-            raise ValueError(f"InfoGAN's paper net needs an image side divisible by 4 (got {cfg.image_size})")
         fc, mid, last = generator_widths(cfg.ngf)
-        self.side = side = cfg.image_size // 4
+        self.side = side = quarter_side(cfg)
         self.fc = nn.Sequential(
             nn.Linear(self.input_size, fc, bias=False),
             nn.BatchNorm1d(fc),
@@ -82,7 +79,7 @@ class InfoGANGenerator(LatentGenerator):
             nn.ConvTranspose2d(last, cfg.channels, 4, 2, 1),  # → s
             nn.Tanh(),
         )
-        _init(self)
+        init_weights(self)
 
     def synthesize(self, h: torch.Tensor) -> torch.Tensor:
         h = self.fc(h)
@@ -94,20 +91,18 @@ class InfoGANDiscriminator(LatentDiscriminator):
 
     def __init__(self, cfg: DCGANNetConfig) -> None:
         super().__init__(cfg)
-        if cfg.image_size % 4:
-            raise ValueError(f"InfoGAN's paper net needs an image side divisible by 4 (got {cfg.image_size})")
         first, mid, fc = discriminator_widths(cfg.ndf)
-        side = cfg.image_size // 4
+        side = quarter_side(cfg)
         batch = cfg.d_norm == "batch"
         self.features = nn.Sequential(
             nn.Conv2d(self.input_channels, first, 4, 2, 1),  # → s/2
             nn.LeakyReLU(LEAK, True),
             nn.Conv2d(first, mid, 4, 2, 1, bias=not batch),  # → s/4
-            _norm(cfg.d_norm, mid, conv=True),
+            d_norm(cfg.d_norm, mid),
             nn.LeakyReLU(LEAK, True),
             nn.Flatten(),
             nn.Linear(mid * side * side, fc, bias=not batch),
-            _norm(cfg.d_norm, fc, conv=False),
+            d_norm(cfg.d_norm, fc, conv=False),
             nn.LeakyReLU(LEAK, True),
         )  # → (N, fc): the trunk D's head and Q share
         if cfg.minibatch_stddev:
@@ -127,7 +122,7 @@ class InfoGANDiscriminator(LatentDiscriminator):
             self.embed = nn.Embedding(cfg.num_classes, fc)
         if cfg.d_cond == "acgan":
             self.classifier = nn.Linear(fc, cfg.num_classes)
-        _init(self)
+        init_weights(self)
         self.finish_init()
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DOutput:
@@ -142,11 +137,3 @@ class InfoGANDiscriminator(LatentDiscriminator):
         classes = self.classifier(h) if cfg.d_cond == "acgan" else None
         codes = self.q(h) if cfg.q_dim else None
         return DOutput(logits, classes, codes, h)
-
-
-def _norm(kind: str, channels: int, conv: bool) -> nn.Module:
-    if kind == "batch":
-        return nn.BatchNorm2d(channels) if conv else nn.BatchNorm1d(channels)
-    if kind == "layer":  # no batch statistics in a critic whose gradients are penalised (WGAN-GP)
-        return nn.GroupNorm(1, channels) if conv else nn.LayerNorm(channels)
-    return nn.Identity()
